@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from sksr.constants import EXPONENTIAL_AMPLITUDE as A
 from sksr.constants import EXPONENTIAL_KAPPA as KAPPA
@@ -103,4 +102,4 @@ def scaled_lsda_eps_xc(scales, n_up, n_dn):
 
 def scaled_lsda(scales=(1.0, 1.0)) -> jax.tree_util.Partial:
     """LSDA with trainable exchange and correlation scale factors, shape (2,) (leaf of the pytree)."""
-    return jax.tree_util.Partial(scaled_lsda_eps_xc, jnp.asarray(np.asarray(scales, dtype=np.float64)))
+    return jax.tree_util.Partial(scaled_lsda_eps_xc, jnp.asarray(scales, dtype=jnp.float64))

@@ -1,0 +1,441 @@
+"""Neural exchange-correlation functionals of the sKSR paper (physics.md section 7).
+
+Three networks map the spin densities ``(n_up, n_dn)`` on the grid (1/bohr, shape (G,) each) to the XC
+energy per electron ``eps_xc`` (Ha, shape (G,)); ``E_xc = h sum_i n_i eps_xc,i``:
+
+- ``"lsda"``   (560 parameters): pointwise MLP on ``(n_up, n_dn)``, 2 -> 16 -> 16 -> 16 -> 1.
+- ``"gga"``    (576 parameters): the same MLP with a third input ``|dn/dx| / 2`` of the total density
+  (central differences, one-sided at the two ends).
+- ``"global"`` (1559 parameters): 16 channels ``[n_up, n_dn, g_1*n_up .. g_7*n_up, g_1*n_dn .. g_7*n_dn]``,
+  ``(g_k*f)_i = h sum_j exp(-|x_i - x_j| / w_k) / (2 w_k) f_j`` over the finite grid with widths
+  ``w_k = 0.1 + (2.385345 - 0.1) sigmoid(eta_k)`` (7 trainable ``eta_k`` shared by both spins), then two
+  width-3 convolutions 16 -> 16 with swish and a 1x1 convolution 16 -> 1.
+
+All layers are bias-free with swish (SiLU) activations and the output is ``eps_xc = -swish(z)``, so that
+``eps_xc = 0`` where the density vanishes. The spin-flip symmetrization and ``v_xc`` (by autodiff) are the
+SCF's job (``sksr.scf``); these functions only map spin densities to ``eps_xc``.
+
+Optional self-interaction gate (KSR paper, not in the published sKSR models):
+``eps = beta (-v_H / 2) + (1 - beta) eps_net`` with ``beta = exp(-((h sum n - 1) / w)^2)``, ``v_H`` the
+Hartree potential of the total density and a trainable width ``w = exp(si_log_width)`` (one extra
+parameter; initial ``w = 1``). For one electron it makes ``E_xc = -E_H`` exactly.
+
+Precision. Parameters are always stored and optimized in float64. ``network_float32=True`` evaluates the
+network layers (weights, features, activations) in float32 and casts ``eps_xc`` back to float64, as the
+published code did; the Kohn-Sham machinery and the global smoothing stay float64 either way. The default
+is float64 everywhere: a single-seed evaluation on CPU is only ~1.4x faster in float32 (see
+benchmarks/README_training.md), float32 rounding in ``v_xc`` (~1e-7 relative) adds noise to the loss and
+gradient that L-BFGS line searches feel once the loss is small, and gradient checks against finite
+differences need float64. Use float32 for vmapped seeds on CPU (XLA's float64 batched matmul is slow
+there) and on accelerators, where it pays.
+
+Parameters are a flat ``dict[str, Array]`` (a pytree; sorted keys fix the flattening order). The ``xc``
+callable for the SCF is a ``jax.tree_util.Partial`` of a module-level function whose leaves are the
+(possibly cast) weights and grid-dependent arrays, so new weights never force a recompilation.
+Serialization is ``.npz`` arrays plus a ``.json`` of hyperparameters, never pickle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.tree_util import Partial
+
+from sksr.grid import Grid
+from sksr.hamiltonian import interaction_matrix
+
+MODEL_KINDS = ("lsda", "gga", "global")
+PUBLISHED_PARAMETER_COUNTS = {"lsda": 560, "gga": 576, "global": 1559}
+HIDDEN_CHANNELS = 16
+NUM_GLOBAL_WIDTHS = 7
+GLOBAL_MIN_WIDTH = 0.1  # bohr
+GLOBAL_MAX_WIDTH = 2.385345  # bohr (1 / kappa of the exponential interaction)
+CONV_WIDTH = 3
+FORMAT_VERSION = 1
+
+_Params = dict[str, jax.Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class NeuralXCSpec:
+    """Hyperparameters of a neural XC functional (everything except the weights).
+
+    Attributes:
+      kind: one of ``"lsda"``, ``"gga"``, ``"global"``.
+      self_interaction_gate: add the trainable self-interaction gate (one extra parameter).
+      network_float32: evaluate the network in float32 (parameters stay float64).
+    """
+
+    kind: str
+    self_interaction_gate: bool = False
+    network_float32: bool = False
+
+    def __post_init__(self):
+        if self.kind not in MODEL_KINDS:
+            raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {self.kind!r}")
+        for name in ("self_interaction_gate", "network_float32"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+
+    @property
+    def parameter_count(self) -> int:
+        """Number of trainable scalars (560 / 576 / 1559, plus 1 with the gate)."""
+        return PUBLISHED_PARAMETER_COUNTS[self.kind] + int(self.self_interaction_gate)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "NeuralXCSpec":
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - allowed
+        if unknown:
+            raise ValueError(f"neural XC spec: unknown keys {sorted(unknown)} (expected {sorted(allowed)})")
+        if "kind" not in data:
+            raise ValueError("neural XC spec: missing key 'kind'")
+        return cls(**data)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Parameter shapes and initialization
+
+
+def parameter_shapes(spec: NeuralXCSpec) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every parameter array of ``spec``."""
+    c = HIDDEN_CHANNELS
+    if spec.kind in ("lsda", "gga"):
+        n_inputs = 2 if spec.kind == "lsda" else 3
+        shapes = {"dense_0": (n_inputs, c), "dense_1": (c, c), "dense_2": (c, c), "dense_out": (c, 1)}
+    else:
+        n_inputs = 2 + 2 * NUM_GLOBAL_WIDTHS
+        shapes = {
+            "global_eta": (NUM_GLOBAL_WIDTHS,),
+            "conv_0": (CONV_WIDTH, n_inputs, c),
+            "conv_1": (CONV_WIDTH, c, c),
+            "conv_out": (c, 1),
+        }
+    if spec.self_interaction_gate:
+        shapes["si_log_width"] = ()
+    return shapes
+
+
+def count_parameters(params: Mapping[str, Any]) -> int:
+    """Total number of scalars in a parameter dict."""
+    return int(sum(np.size(v) for v in params.values()))
+
+
+def _glorot_normal(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Glorot (Xavier) normal init for a dense (in, out) or conv (width, in, out) kernel."""
+    receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
+    std = np.sqrt(2.0 / (fan_in + fan_out))
+    return std * jax.random.normal(key, shape, dtype=jnp.float64)
+
+
+def init_params(spec: NeuralXCSpec, seed: int) -> _Params:
+    """Initial parameters for ``spec``; the integer ``seed`` fixes them (bitwise on a given platform).
+
+    Kernels: Glorot normal, one independent key per parameter name (sorted names). ``global_eta``:
+    evenly spaced in [-3, 3] (initial widths 0.21 ... 2.27 bohr, a multi-scale start; not random).
+    ``si_log_width``: 0 (w = 1). All float64. Threefry keys make the numbers the same on every
+    platform; they may change with the JAX version (pinned in pyproject.toml).
+    """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    shapes = parameter_shapes(spec)
+    keys = jax.random.split(jax.random.PRNGKey(int(seed)), len(shapes))
+    params = {}
+    for key, name in zip(keys, sorted(shapes)):
+        if name == "global_eta":
+            params[name] = jnp.linspace(-3.0, 3.0, NUM_GLOBAL_WIDTHS, dtype=jnp.float64)
+        elif name == "si_log_width":
+            params[name] = jnp.zeros((), dtype=jnp.float64)
+        else:
+            params[name] = _glorot_normal(key, shapes[name])
+    count = count_parameters(params)
+    assert count == spec.parameter_count, (spec, count)
+    return params
+
+
+def check_params(spec: NeuralXCSpec, params: Mapping[str, Any]) -> None:
+    """Raise ValueError unless ``params`` has exactly the names and shapes of ``spec``."""
+    shapes = parameter_shapes(spec)
+    if set(params) != set(shapes):
+        raise ValueError(
+            f"parameters for {spec.kind!r} must have keys {sorted(shapes)}, got {sorted(params)}"
+        )
+    for name, shape in shapes.items():
+        if tuple(np.shape(params[name])) != shape:
+            raise ValueError(f"parameter {name!r}: expected shape {shape}, got {np.shape(params[name])}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Building blocks (pure functions)
+
+
+def global_widths(eta: jax.Array) -> jax.Array:
+    """w_k = 0.1 + (2.385345 - 0.1) sigmoid(eta_k), bohr, shape (7,)."""
+    return GLOBAL_MIN_WIDTH + (GLOBAL_MAX_WIDTH - GLOBAL_MIN_WIDTH) * jax.nn.sigmoid(eta)
+
+
+def global_kernels(eta: jax.Array, coordinates: np.ndarray, spacing: float) -> jax.Array:
+    """Quadrature-weighted exponential kernels ``h exp(-|x_i - x_j| / w_k) / (2 w_k)``, shape (7, G, G)."""
+    distance = jnp.abs(jnp.asarray(coordinates)[:, None] - jnp.asarray(coordinates)[None, :])
+    widths = global_widths(eta)[:, None, None]
+    return spacing * jnp.exp(-distance[None] / widths) / (2.0 * widths)
+
+
+_MAX_EXPONENT = 600.0  # exp(600) ~ 1e260 < float64 max; beyond it the O(G) smoothing would overflow
+
+
+def exponential_smoothing(spins: jax.Array, eta: jax.Array, coordinates, spacing) -> jax.Array:
+    """``(g_k * f)_i = h sum_j exp(-|x_i - x_j| / w_k) / (2 w_k) f_j`` in O(G), float64.
+
+    Splits the sum into ``j <= i`` and ``j > i``, where the kernel factorizes,
+    ``exp(-|x_i - x_j|/w) = exp(-x_i/w) exp(x_j/w)`` (resp. with signs swapped), so two cumulative sums
+    replace the (7, G, G) matrix product (about 100x faster forward and backward on the paper grid, and
+    no G x G cotangents). Every term of a partial sum is dominated by its last one, so the error stays
+    at rounding level relative to ``max |f|``. Needs ``max |x| / w_min`` below ~600 (``build_xc`` falls
+    back to ``global_kernels`` otherwise).
+
+    Args:
+      spins: (S, G) densities, 1/bohr.
+      eta: (7,) width logits.
+      coordinates: (G,) grid points x_i, bohr, centred on 0.
+      spacing: h, bohr.
+    Returns:
+      (S, 7, G) smoothed densities, 1/bohr.
+    """
+    widths = global_widths(eta)[:, None]  # (7, 1)
+    x = jnp.asarray(coordinates)
+    rising, falling = jnp.exp(x / widths), jnp.exp(-x / widths)  # (7, G)
+    f = spins[:, None, :]  # (S, 1, G)
+    up_to_i = falling * jnp.cumsum(rising * f, axis=-1)  # sum_{j <= i}
+    weighted = falling * f
+    beyond_i = rising * (jnp.flip(jnp.cumsum(jnp.flip(weighted, -1), axis=-1), -1) - weighted)  # sum_{j > i}
+    return spacing * (up_to_i + beyond_i) / (2.0 * widths)
+
+
+def density_gradient_feature(n_total: jax.Array, spacing) -> jax.Array:
+    """``|dn/dx| / 2`` by central differences (one-sided at both ends), shape (G,), 1/bohr^2."""
+    interior = (n_total[2:] - n_total[:-2]) / (2.0 * spacing)
+    first = (n_total[1:2] - n_total[0:1]) / spacing
+    last = (n_total[-1:] - n_total[-2:-1]) / spacing
+    return 0.5 * jnp.abs(jnp.concatenate([first, interior, last]))
+
+
+def _output_eps(z: jax.Array) -> jax.Array:
+    """Soft negativity: eps_xc = -swish(z)."""
+    return -jax.nn.silu(z)
+
+
+def _pointwise_mlp(kernels: tuple[jax.Array, ...], features: jax.Array) -> jax.Array:
+    """Bias-free MLP with swish: features (G, F) -> eps (G,); kernels (F, 16), (16, 16), ..., (16, 1)."""
+    x = features
+    for kernel in kernels[:-1]:
+        x = jax.nn.silu(x @ kernel)
+    return _output_eps((x @ kernels[-1])[:, 0])
+
+
+def _conv_same(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    """Bias-free 1D convolution, zero padded ('same'): x (G, C_in), kernel (W, C_in, C_out) -> (G, C_out).
+
+    Tap t of the kernel multiplies ``x[i + t - (W - 1)/2]``. Computed as one (G, W*C_in) @ (W*C_in, C_out)
+    product of the shifted copies (im2col): on CPU about 1.4x faster than three products and 2.5x faster
+    than ``lax.conv_general_dilated`` for these 16-channel layers, forward and backward.
+    """
+    width = kernel.shape[0]
+    half = (width - 1) // 2
+    g = x.shape[0]
+    padded = jnp.pad(x, ((half, half), (0, 0)))
+    columns = jnp.concatenate([padded[t : t + g] for t in range(width)], axis=1)
+    return columns @ kernel.reshape(-1, kernel.shape[-1])
+
+
+# ----------------------------------------------------------------------------------------------------
+# eps_xc functions (module level, so that the Partial's static part is stable across weights)
+
+
+def _lsda_eps(kernels, n_up, n_dn):
+    """sKSR-LSDA: eps (G,) from n_up, n_dn (G,)."""
+    dtype = kernels[0].dtype
+    features = jnp.stack([n_up, n_dn], axis=-1).astype(dtype)
+    return _pointwise_mlp(kernels, features).astype(n_up.dtype)
+
+
+def _gga_eps(kernels, spacing, n_up, n_dn):
+    """sKSR-GGA: eps (G,) from n_up, n_dn and |dn/dx|/2 of the total density."""
+    dtype = kernels[0].dtype
+    gradient = density_gradient_feature(n_up + n_dn, spacing)
+    features = jnp.stack([n_up, n_dn, gradient], axis=-1).astype(dtype)
+    return _pointwise_mlp(kernels, features).astype(n_up.dtype)
+
+
+def _global_network(conv_kernels, spins, smoothed, out_dtype):
+    """Convolutional head of sKSR-global: spins (2, G), smoothed (2, 7, G) -> eps (G,)."""
+    dtype = conv_kernels[0].dtype
+    channels = jnp.concatenate([spins, smoothed.reshape(2 * NUM_GLOBAL_WIDTHS, -1)], axis=0).T.astype(dtype)
+    conv_0, conv_1, conv_out = conv_kernels
+    x = jax.nn.silu(_conv_same(channels, conv_0))
+    x = jax.nn.silu(_conv_same(x, conv_1))
+    return _output_eps((x @ conv_out)[:, 0]).astype(out_dtype)
+
+
+def _global_eps(conv_kernels, eta, coordinates, spacing, n_up, n_dn):
+    """sKSR-global, O(G) smoothing (always float64): eps (G,)."""
+    spins = jnp.stack([n_up, n_dn])  # (2, G)
+    smoothed = exponential_smoothing(spins, eta, coordinates, spacing)  # (2, 7, G)
+    return _global_network(conv_kernels, spins, smoothed, n_up.dtype)
+
+
+def _global_eps_dense(conv_kernels, smoothing, n_up, n_dn):
+    """sKSR-global with the (7, G, G) kernel matrices (grids too wide for the O(G) smoothing)."""
+    spins = jnp.stack([n_up, n_dn])  # (2, G)
+    smoothed = jnp.einsum("kij,sj->ski", smoothing, spins)  # (2, 7, G)
+    return _global_network(conv_kernels, spins, smoothed, n_up.dtype)
+
+
+def _gated_eps(log_width, spacing, interaction, network_xc, n_up, n_dn):
+    """Self-interaction gate: beta (-v_H/2) + (1 - beta) eps_net, beta = exp(-((h sum n - 1)/w)^2)."""
+    n_total = n_up + n_dn
+    n_electrons = spacing * jnp.sum(n_total)
+    beta = jnp.exp(-(((n_electrons - 1.0) / jnp.exp(log_width)) ** 2))
+    hartree_potential = spacing * (interaction @ n_total)
+    return beta * (-0.5 * hartree_potential) + (1.0 - beta) * network_xc(n_up, n_dn)
+
+
+def build_xc(spec: NeuralXCSpec, params: Mapping[str, jax.Array], grid: Grid) -> Partial:
+    """The ``xc(n_up, n_dn) -> eps_xc`` callable for the SCF, a ``Partial`` whose leaves carry ``params``.
+
+    Differentiable (and jittable) with respect to ``params``; call it inside the loss function. The
+    global smoothing runs in O(G) float64 (``exponential_smoothing``) unless the grid is too wide for it,
+    then with (7, G, G) kernel matrices built here (``global_kernels``).
+
+    Args:
+      spec: network hyperparameters.
+      params: dict of arrays with the names/shapes of ``parameter_shapes(spec)``.
+      grid: the grid the densities live on.
+    Returns:
+      ``Partial``; ``xc(n_up (G,), n_dn (G,)) -> eps_xc (G,)`` in Ha, float64.
+    """
+    check_params(spec, params)
+    dtype = jnp.float32 if spec.network_float32 else jnp.float64
+    spacing = jnp.asarray(grid.spacing, dtype=jnp.float64)
+    if spec.kind == "lsda":
+        kernels = tuple(params[k].astype(dtype) for k in ("dense_0", "dense_1", "dense_2", "dense_out"))
+        network = Partial(_lsda_eps, kernels)
+    elif spec.kind == "gga":
+        kernels = tuple(params[k].astype(dtype) for k in ("dense_0", "dense_1", "dense_2", "dense_out"))
+        network = Partial(_gga_eps, kernels, spacing)
+    else:
+        kernels = tuple(params[k].astype(dtype) for k in ("conv_0", "conv_1", "conv_out"))
+        if grid.half_extent / GLOBAL_MIN_WIDTH < _MAX_EXPONENT:
+            coordinates = jnp.asarray(grid.coordinates)
+            network = Partial(_global_eps, kernels, params["global_eta"], coordinates, spacing)
+        else:
+            smoothing = global_kernels(params["global_eta"], grid.coordinates, grid.spacing)
+            network = Partial(_global_eps_dense, kernels, smoothing)
+    if not spec.self_interaction_gate:
+        return network
+    interaction = jnp.asarray(interaction_matrix(grid))
+    return Partial(_gated_eps, params["si_log_width"], spacing, interaction, network)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Serialization: <stem>.npz (arrays) + <stem>.json (hyperparameters), written atomically
+
+
+def _atomic_write_bytes(path: Path, writer) -> None:
+    """Write via a temporary file in the same directory, then os.replace (atomic on POSIX)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            writer(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically."""
+    text = json.dumps(data, indent=2, sort_keys=True, allow_nan=True) + "\n"
+    _atomic_write_bytes(Path(path), lambda handle: handle.write(text.encode()))
+
+
+def params_paths(stem: str | os.PathLike) -> tuple[Path, Path]:
+    """(``stem.npz``, ``stem.json``) for a parameter file stem (a trailing .npz/.json is ignored)."""
+    stem = Path(stem)
+    if stem.suffix in (".npz", ".json"):
+        stem = stem.with_suffix("")
+    return stem.with_name(stem.name + ".npz"), stem.with_name(stem.name + ".json")
+
+
+def save_params(
+    stem: str | os.PathLike, spec: NeuralXCSpec, params: Mapping[str, Any], metadata: Mapping | None = None
+) -> tuple[Path, Path]:
+    """Save ``params`` to ``stem.npz`` and hyperparameters (+ ``metadata``) to ``stem.json``, atomically.
+
+    The .npz is written first and the .json last, so a complete .json implies a complete .npz.
+    """
+    check_params(spec, params)
+    npz_path, json_path = params_paths(stem)
+    arrays = {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}
+    _atomic_write_bytes(npz_path, lambda handle: np.savez(handle, **arrays))
+    record = {
+        "format_version": FORMAT_VERSION,
+        "spec": spec.to_dict(),
+        "parameter_count": count_parameters(arrays),
+        "shapes": {name: list(a.shape) for name, a in sorted(arrays.items())},
+        "metadata": dict(metadata or {}),
+    }
+    atomic_write_json(json_path, record)
+    return npz_path, json_path
+
+
+def load_params(stem: str | os.PathLike) -> tuple[NeuralXCSpec, _Params, dict]:
+    """Inverse of ``save_params``: (spec, params as float64 jax arrays, metadata)."""
+    npz_path, json_path = params_paths(stem)
+    record = json.loads(json_path.read_text())
+    if record.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{json_path}: unsupported format_version {record.get('format_version')!r}")
+    spec = NeuralXCSpec.from_dict(record["spec"])
+    with np.load(npz_path, allow_pickle=False) as data:
+        params = {name: jnp.asarray(data[name], dtype=jnp.float64) for name in data.files}
+    check_params(spec, params)
+    return spec, params, record.get("metadata", {})
+
+
+# ----------------------------------------------------------------------------------------------------
+# Flat parameter vectors (for optimizers working on R^P); order: sorted names, C order within arrays
+
+
+def flatten_params(spec: NeuralXCSpec, params: Mapping[str, Any]) -> np.ndarray:
+    """Parameters as one float64 vector, shape (P,), names in sorted order."""
+    check_params(spec, params)
+    return np.concatenate([np.asarray(params[name], dtype=np.float64).ravel() for name in sorted(params)])
+
+
+def unflatten_params(spec: NeuralXCSpec, vector) -> _Params:
+    """Inverse of ``flatten_params``; works on traced arrays (jit/vmap/grad), vector shape (P,)."""
+    shapes = parameter_shapes(spec)
+    if vector.shape != (spec.parameter_count,):
+        raise ValueError(f"parameter vector must have shape ({spec.parameter_count},), got {vector.shape}")
+    params, start = {}, 0
+    for name in sorted(shapes):
+        size = int(np.prod(shapes[name], dtype=int))
+        params[name] = vector[start : start + size].reshape(shapes[name])
+        start += size
+    return params

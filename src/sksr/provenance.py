@@ -1,0 +1,292 @@
+"""Provenance records: which code, config, inputs and environment made an output.
+
+Every workflow job writes one JSON record (``<tree>/provenance/<rule>/<job>.json``) next to its outputs:
+
+- ``outputs``: path -> sha256 of every file the job wrote (directory outputs are expanded);
+- ``inputs`` / ``code``: path -> sha256 of every data input and of every source file the job depends on
+  (the package modules declared as rule inputs and the rule's script);
+- ``settings``: the config slice the job used, as ``{"dotted.key": value}`` (see ``config_slice``);
+- ``configfiles``: the config files the workflow was started with;
+- ``git``: commit and dirty flag of the working tree; ``packages``: versions of the numerical stack;
+- ``device``: host, platform, CPU count and JAX backend; ``timing``: start, end and wall seconds.
+
+``sksr.audit`` checks a results tree against these records. Records are written atomically (temp file +
+rename), after every output exists, so a record never describes a half-written job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import importlib.metadata
+import json
+import logging
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+RECORD_VERSION = 1
+PROVENANCE_DIRNAME = "provenance"
+TRACKED_PACKAGES = (
+    "sksr",
+    "jax",
+    "jaxlib",
+    "optax",
+    "numpy",
+    "scipy",
+    "pandas",
+    "matplotlib",
+    "physics-tenpy",
+    "pyyaml",
+    "jsonschema",
+    "snakemake",
+)
+CODE_SUFFIXES = (".py", ".smk")
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON (sorted keys, no whitespace) used for config digests."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def digest_value(value: Any) -> str:
+    """sha256 of the canonical JSON of ``value``."""
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def lookup(config: Mapping, dotted: str) -> Any:
+    """``config["a"]["b"]`` for ``dotted = "a.b"``; raises KeyError naming the missing key.
+
+    System names may contain dots-free characters only, so splitting on the first dots is unambiguous
+    for the keys this workflow uses ("systems.He+" -> ["systems", "He+"]).
+    """
+    node: Any = config
+    parts = dotted.split(".")
+    for depth, part in enumerate(parts):
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(f"config key {'.'.join(parts[: depth + 1])!r} not found")
+        node = node[part]
+    return node
+
+
+def config_slice(config: Mapping, keys: Iterable[str]) -> dict:
+    """The part of ``config`` a job depends on, as ``{dotted_key: value}`` (a plain, JSON-able dict)."""
+    return {key: json.loads(canonical_json(lookup(config, key))) for key in keys}
+
+
+def git_state(root: str | os.PathLike = ".") -> dict:
+    """Commit and dirty flag of the git work tree at ``root`` (``commit: None`` outside git)."""
+
+    def _git(*args):
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=30, check=True
+        ).stdout.strip()
+
+    try:
+        commit = _git("rev-parse", "HEAD")
+        dirty = bool(_git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
+def package_versions(names: Iterable[str] = TRACKED_PACKAGES) -> dict:
+    """Installed version of each package (None when absent)."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    versions["python"] = platform.python_version()
+    return versions
+
+
+def device_info() -> dict:
+    """Host, platform, CPU count and, when JAX is already imported, its backend and devices."""
+    info = {
+        "hostname": socket.gethostname(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+    }
+    jax = sys.modules.get("jax")
+    if jax is not None:
+        try:
+            info["jax_backend"] = jax.default_backend()
+            info["jax_devices"] = [str(d) for d in jax.devices()]
+            info["jax_x64"] = bool(jax.config.jax_enable_x64)
+        except Exception as error:  # noqa: BLE001 - a broken backend must not lose the record
+            info["jax_backend"] = f"unavailable: {error}"
+    return info
+
+
+def _expand(paths: Iterable[str]) -> list[str]:
+    """Files of ``paths``, directories expanded recursively, sorted."""
+    files = []
+    for path in paths:
+        path = str(path)
+        if os.path.isdir(path):
+            files.extend(str(p) for p in sorted(Path(path).rglob("*")) if p.is_file())
+        else:
+            files.append(path)
+    return sorted(set(files))
+
+
+def is_code(path: str) -> bool:
+    """True for source files (package modules, rule scripts) as opposed to data inputs."""
+    return path.endswith(CODE_SUFFIXES)
+
+
+def digests(paths: Iterable[str]) -> dict:
+    """path -> sha256 for existing files (None for missing ones)."""
+    return {p: (sha256_file(p) if os.path.isfile(p) else None) for p in _expand(paths)}
+
+
+def build_record(
+    *,
+    rule: str,
+    wildcards: Mapping,
+    inputs: Iterable[str],
+    outputs: Iterable[str],
+    settings: Mapping,
+    configfiles: Iterable[str] = (),
+    script: str | None = None,
+    started: float,
+    finished: float,
+    extra: Mapping | None = None,
+) -> dict:
+    """Assemble a provenance record (see the module docstring for the fields)."""
+    inputs = list(inputs) + ([script] if script else [])
+    all_inputs = digests(inputs)
+    return {
+        "record_version": RECORD_VERSION,
+        "rule": rule,
+        "wildcards": dict(wildcards),
+        "outputs": digests(outputs),
+        "inputs": {p: d for p, d in all_inputs.items() if not is_code(p)},
+        "code": {p: d for p, d in all_inputs.items() if is_code(p)},
+        "settings": dict(settings),
+        "settings_digest": digest_value(dict(settings)),
+        "configfiles": list(configfiles),
+        "git": git_state(),
+        "packages": package_versions(),
+        "device": device_info(),
+        "timing": {
+            "started": _dt.datetime.fromtimestamp(started, _dt.timezone.utc).isoformat(),
+            "finished": _dt.datetime.fromtimestamp(finished, _dt.timezone.utc).isoformat(),
+            "wall_seconds": round(finished - started, 3),
+        },
+        "extra": dict(extra or {}),
+    }
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_record(record: Mapping, path: str | os.PathLike) -> None:
+    """Write a record as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def load_record(path: str | os.PathLike) -> dict:
+    """Read a record written by ``write_record``."""
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def _names(files) -> list[str]:
+    return [str(f) for f in files]
+
+
+class JobContext:
+    """What a workflow script needs besides the ``snakemake`` object: a logger and extra record fields."""
+
+    def __init__(self, smk, log: logging.Logger):
+        self.smk = smk
+        self.log = log
+        self.extra: dict = {}
+
+    @property
+    def settings(self) -> dict:
+        """The job's config slice (``params.settings``)."""
+        return dict(getattr(self.smk.params, "settings", {}) or {})
+
+
+@contextlib.contextmanager
+def snakemake_job(smk, record_output: str = "provenance"):
+    """Run a Snakemake script body with logging to the rule's log and a provenance record at the end.
+
+    Usage in ``workflow/scripts/*.py``::
+
+        with snakemake_job(snakemake) as job:
+            ...  # read snakemake.input / params by name, call the library, write outputs
+            job.extra["note"] = ...
+
+    stdout and stderr go to ``log[0]``; on success the record is written to ``output.provenance``
+    (every other output is described in it). On failure no record is written and the exception
+    propagates, so Snakemake removes the job's outputs.
+    """
+    log_path = str(smk.log[0]) if len(smk.log) else None
+    handle = open(log_path, "a", buffering=1) if log_path else sys.stderr
+    old_out, old_err = sys.stdout, sys.stderr
+    sys.stdout = sys.stderr = handle
+    logger = logging.getLogger(f"sksr.workflow.{smk.rule}")
+    logger.handlers[:] = [logging.StreamHandler(handle)]
+    logger.handlers[0].setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    started = time.time()
+    context = JobContext(smk, logger)
+    try:
+        logger.info("rule %s, wildcards %s", smk.rule, dict(smk.wildcards.items()))
+        yield context
+        finished = time.time()
+        record_path = getattr(smk.output, record_output)
+        outputs = [p for p in _names(smk.output) if p != str(record_path)]
+        record = build_record(
+            rule=smk.rule,
+            wildcards=dict(smk.wildcards.items()),
+            inputs=_names(smk.input),
+            outputs=outputs,
+            settings=context.settings,
+            configfiles=smk.config.get("__sksr__", {}).get("configfiles", []),
+            script=getattr(smk.params, "script", None),
+            started=started,
+            finished=finished,
+            extra=context.extra,
+        )
+        missing = [p for p, d in record["outputs"].items() if d is None]
+        if missing:
+            raise FileNotFoundError(f"rule {smk.rule}: outputs not written: {missing}")
+        write_record(record, record_path)
+        logger.info("done in %.1f s; provenance in %s", finished - started, record_path)
+    except BaseException:
+        logger.exception("rule %s failed", smk.rule)
+        raise
+    finally:
+        sys.stdout, sys.stderr = old_out, old_err
+        if handle is not old_err:
+            handle.close()

@@ -1,0 +1,150 @@
+"""Helpers shared by all rule files (config validation, target lists, code-version inputs).
+
+Nothing here computes science; it only decides which files exist and which code they depend on.
+"""
+
+import os
+import re
+import sys
+
+from snakemake.utils import validate
+
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
+
+from sksr.provenance import config_slice  # noqa: E402
+from sksr.workflow_config import check_config, method_labels  # noqa: E402
+
+# ---- configuration: schema (types, ranges, defaults) then semantics (names fit together) ----------
+validate(config, "../schemas/config.schema.yaml", set_default=True)
+SYSTEMS = check_config(config)
+config["__sksr__"] = {
+    "configfiles": [str(p) for p in workflow.overwrite_configfiles]
+    or ["config/config.yaml"]
+}
+
+SPLITS = ["train", "validation", "test"]
+SYSTEM_NAMES = list(config["systems"])
+MODELS = list(config["training"]["models"])
+SEEDS = list(
+    range(
+        config["training"]["first_seed"],
+        config["training"]["first_seed"] + config["training"]["num_seeds"],
+    )
+)
+BASELINES = list(config["evaluation"]["baselines"])
+METHODS = method_labels(
+    config
+)  # method id -> label, e.g. "sksr-global" -> "sKSR-global"
+TABLES = [
+    "total_energies",
+    "ionization_potentials",
+    "atomization_energies",
+    "density_losses",
+]
+FIGURES = [
+    "densities",
+    "energy_errors",
+    "training_curves",
+    "seed_spread",
+    "dmrg_convergence",
+]
+
+
+def _alternatives(names):
+    """Regex matching exactly one of ``names``."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+# ---- code-version inputs: changing the physics reruns exactly what depends on it ------------------
+PACKAGE_MODULES = {
+    "core": ["__init__", "constants", "grid", "systems", "hamiltonian", "provenance"],
+    "references": ["dmrg", "exact_diagonalization", "references"],
+    "datasets": ["datasets"],
+    "scf": ["eigensolver", "scf", "functionals/__init__", "functionals/lsda"],
+    "training": ["functionals/neural", "loss", "training"],
+    "evaluation": ["evaluation"],
+    "plotting": ["plotting"],
+}
+
+
+def code(*groups, script):
+    """Package modules of ``groups`` (plus 'core') and the rule's script, as input paths.
+
+    Declared as rule inputs so that editing e.g. src/sksr/scf.py reruns the Kohn-Sham jobs but not DMRG.
+    Modules that do not exist (yet) are skipped.
+    """
+    paths = []
+    for group in ("core",) + groups:
+        for module in PACKAGE_MODULES[group]:
+            path = os.path.join("src", "sksr", f"{module}.py")
+            if os.path.exists(os.path.join(workflow.basedir, path)):
+                paths.append(path)
+    paths.append(os.path.join("workflow", "scripts", script))
+    return paths
+
+
+def settings(*keys):
+    """Config slice ``{dotted key: value}`` a job uses; a param, so changing it reruns the job."""
+    return config_slice(config, keys)
+
+
+def systems_of(split):
+    """System names in a split."""
+    return list(config["split"][split])
+
+
+# ---- file names ------------------------------------------------------------------------------------
+def reference_files(names, ext="npz"):
+    return [f"results/references/{name}.{ext}" for name in names]
+
+
+def prediction_files():
+    return [f"results/predictions/{method}.npz" for method in METHODS]
+
+
+def seed_dirs(model):
+    return [f"results/training/{model}/seed{seed}" for seed in SEEDS]
+
+
+def table_files():
+    return expand(
+        "figures/tables/{table}.{fmt}",
+        table=TABLES,
+        fmt=config["evaluation"]["table_formats"],
+    )
+
+
+def figure_files(names=FIGURES):
+    if not MODELS:
+        names = [n for n in names if n not in ("training_curves", "seed_spread")]
+    return expand("figures/{name}.{fmt}", name=names, fmt=config["figures"]["formats"])
+
+
+def all_targets():
+    """Every table and figure of the config (the default target)."""
+    return table_files() + figure_files()
+
+
+def figure_inputs(wildcards):
+    """Data each figure reads (never checkpoints or anything that would pull in recomputation)."""
+    split = systems_of(config["figures"]["density_split"])
+    data = {
+        "densities": {
+            "predictions": prediction_files(),
+            "references": reference_files(split),
+        },
+        "energy_errors": {"table": "figures/tables/total_energies.csv"},
+        "training_curves": {
+            "runs": [d for m in MODELS for d in seed_dirs(m)],
+            "selections": expand(
+                "results/training/{model}/selection.json", model=MODELS
+            ),
+        },
+        "seed_spread": {"table": "results/evaluation/seed_errors.csv"},
+        "dmrg_convergence": {
+            "references": reference_files(SYSTEM_NAMES, "json"),
+            "arrays": reference_files(SYSTEM_NAMES),
+        },
+    }[wildcards.figure]
+    data["code"] = code("plotting", script="figure.py")
+    return data

@@ -1,0 +1,48 @@
+"""Stage 2: Kohn-Sham datasets (reference energies and densities per split) and the LSDA baseline."""
+
+
+rule dataset:
+    input:
+        references=lambda wildcards: reference_files(systems_of(wildcards.split)),
+        code=code("references", "datasets", script="dataset.py"),
+    output:
+        npz="results/datasets/{split}.npz",
+        provenance="results/provenance/dataset/{split}.json",
+    log:
+        "logs/dataset/{split}.log",
+    conda:
+        "../../envs/jax.yaml"
+    params:
+        settings=lambda wildcards: settings(
+            "grid", "systems", f"split.{wildcards.split}"
+        ),
+    script:
+        "../scripts/dataset.py"
+
+
+rule baseline:
+    input:
+        code=code("scf", "evaluation", script="baseline.py"),
+    output:
+        npz="results/predictions/{baseline}.npz",
+        provenance="results/provenance/baseline/{baseline}.json",
+    log:
+        "logs/baseline/{baseline}.log",
+    benchmark:
+        "benchmarks/rules/baseline/{baseline}.tsv"
+    conda:
+        "../../envs/jax.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        settings=settings("grid", "systems", "scf.eval_iterations"),
+    script:
+        "../scripts/baseline.py"
+
+
+rule datasets:
+    input:
+        expand("results/datasets/{split}.npz", split=SPLITS),
+        expand("results/predictions/{baseline}.npz", baseline=BASELINES),

@@ -1,0 +1,26 @@
+"""Stage 5: figures (PDF, PNG). Plotting only reads computed results, so restyling never reruns training."""
+
+
+rule figure:
+    input:
+        unpack(figure_inputs),
+    output:
+        figures=expand("figures/{{figure}}.{fmt}", fmt=config["figures"]["formats"]),
+        provenance="figures/provenance/figure/{figure}.json",
+    log:
+        "logs/figure/{figure}.log",
+    wildcard_constraints:
+        figure=_alternatives(FIGURES),
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        settings=settings("figures", "split", "systems"),
+        methods=METHODS,
+        models=MODELS,
+    script:
+        "../scripts/figure.py"
+
+
+rule figures:
+    input:
+        figure_files(),

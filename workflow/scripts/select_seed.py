@@ -1,0 +1,27 @@
+"""Rule select_seed: the seed with the lowest validation loss -> selection.json + the model's predictions."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
+
+from sksr.provenance import snakemake_job  # noqa: E402
+
+with snakemake_job(snakemake) as job:  # noqa: F821
+    import json
+    import shutil
+
+    from sksr.provenance import atomic_write_text
+    from sksr.training import select_best_seed
+
+    smk = snakemake  # noqa: F821
+    selection = select_best_seed(list(smk.input.runs))
+    seed = selection["selected"]["seed"]
+    by_seed = {int(Path(p).stem.removeprefix("seed")): p for p in smk.input.predictions}
+    selection["selected"]["predictions"] = by_seed[seed]
+    atomic_write_text(smk.output.selection, json.dumps(selection, indent=2) + "\n")
+    tmp = Path(smk.output.npz).with_name(f".{Path(smk.output.npz).stem}.tmp.npz")
+    shutil.copyfile(by_seed[seed], tmp)
+    tmp.replace(smk.output.npz)
+    job.extra["selected_seed"] = seed
+    job.log.info("selected seed %s (validation loss %.6g)", seed, selection["selected"]["validation_loss"])

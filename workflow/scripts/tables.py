@@ -1,0 +1,30 @@
+"""Rule tables: predictions of every method + references -> figures/tables/*.csv|md|tex."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
+
+from sksr.provenance import snakemake_job  # noqa: E402
+
+with snakemake_job(snakemake) as job:  # noqa: F821
+    import pandas as pd
+
+    from sksr.evaluation import build_tables, load_predictions, load_reference_arrays, summary_rows, write_table
+    from sksr.systems import System
+
+    smk = snakemake  # noqa: F821
+    settings = job.settings
+    systems = {n: System.from_dict(spec, name=n) for n, spec in settings["systems"].items()}
+    references = {Path(p).stem: load_reference_arrays(p) for p in smk.input.references}
+    labels = smk.params.methods
+    methods = {labels[Path(p).stem]: load_predictions(p) for p in smk.input.predictions}
+    tables = build_tables(
+        methods, references, systems, settings["split"], settings["atomization_fragments"],
+        settings["ionization_pairs"], settings["grid"]["spacing"],
+    )
+    for name, long in tables.items():
+        paths = {fmt: f"figures/tables/{name}.{fmt}" for fmt in smk.params.formats}
+        write_table(long, name, paths)
+    summary = pd.concat([summary_rows(long, name) for name, long in tables.items()], ignore_index=True)
+    job.log.info("summary (Ha):\n%s", summary.to_string(index=False))

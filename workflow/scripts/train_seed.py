@@ -1,0 +1,36 @@
+"""Rule train_seed: train one (model, seed) with the KS regularizer -> results/training/<model>/seed<seed>/.
+
+A seed that fails numerically (non-finite loss) still finishes: its run.json says status "failed" and
+selection skips it. Only a crash (bad data, a bug) fails the job.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
+
+from sksr.provenance import snakemake_job  # noqa: E402
+
+with snakemake_job(snakemake) as job:  # noqa: F821
+    from sksr.datasets import load_dataset
+    from sksr.scf import prepare_batch
+    from sksr.training import TrainingSettings, train_seed
+
+    smk = snakemake  # noqa: F821
+    settings = TrainingSettings.from_config(
+        {**job.settings["training"], "num_iterations": job.settings["scf.train_iterations"]}
+    )
+    train, validation = load_dataset(smk.input.train), load_dataset(smk.input.validation)
+    record = train_seed(
+        smk.wildcards.model,
+        int(smk.wildcards.seed),
+        prepare_batch(list(train.systems), train.grid),
+        train.references(),
+        prepare_batch(list(validation.systems), validation.grid),
+        validation.references(),
+        settings,
+        out_dir=smk.output.run,
+        log=job.log,
+    )
+    job.extra.update(status=record["status"], num_evaluations=record["num_evaluations"])
+    job.extra["selected_checkpoint"] = record.get("selected")
