@@ -176,3 +176,19 @@ def test_profiles_keep_site_settings_out_of_rules():
     default = yaml.safe_load((ROOT / "profiles" / "default" / "config.yaml").read_text())
     assert "executor" not in default and "slurm_partition" not in default.get("default-resources", {})
     assert re.search(r"gpu=config\[\"training\"\]\[\"gpu\"\]", rules)
+
+
+def _schema_keys(node, prefix=""):
+    """Dotted names of every documented key of the config schema (system entries excluded)."""
+    for name, child in node.get("properties", {}).items():
+        key = f"{prefix}{name}"
+        yield key
+        if child.get("type") == "object" and key not in ("systems", "atomization_fragments", "ionization_pairs"):
+            yield from _schema_keys(child, key + ".")
+
+
+def test_config_readme_lists_every_schema_key():
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    readme = (ROOT / "config" / "README.md").read_text()
+    missing = [key for key in _schema_keys(schema) if f"`{key}`" not in readme]
+    assert not missing, f"config/README.md does not document: {missing}"
