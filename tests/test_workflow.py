@@ -192,3 +192,21 @@ def test_config_readme_lists_every_schema_key():
     readme = (ROOT / "config" / "README.md").read_text()
     missing = [key for key in _schema_keys(schema) if f"`{key}`" not in readme]
     assert not missing, f"config/README.md does not document: {missing}"
+
+
+def _dmrg_schema_defaults():
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    dmrg = schema["properties"]["references"]["properties"]["dmrg"]["properties"]
+    return {key: spec["default"] for key, spec in dmrg.items()}
+
+
+def test_dmrg_schema_defaults_are_the_library_defaults():
+    """A key left out of the config must mean the same as DMRGSettings' own default."""
+    from sksr.dmrg import DMRGSettings
+
+    library = DMRGSettings()
+    for key, default in _dmrg_schema_defaults().items():
+        value = getattr(library, key)
+        if key == "chi_schedule":
+            value = [list(pair) for pair in value]
+        assert value == default, f"references.dmrg.{key}: schema default {default!r}, DMRGSettings {value!r}"
