@@ -17,6 +17,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from sksr.atomic_io import atomic_savez
 from sksr.grid import Grid
 from sksr.systems import System
 
@@ -66,16 +67,16 @@ def build_dataset(systems: Sequence[System], grid: Grid, reference_paths: Sequen
 
 def save_dataset(dataset: Dataset, path: str | os.PathLike) -> None:
     """Write a dataset file atomically."""
-    from sksr.evaluation import atomic_save_npz
-
-    atomic_save_npz(
+    atomic_savez(
         path,
-        names=np.array(dataset.names),
-        systems=np.array(json.dumps([s.to_dict() for s in dataset.systems])),
-        grid=np.array(json.dumps(dataset.grid.to_dict())),
-        energies=dataset.energies,
-        densities=dataset.densities,
-        n_electrons=dataset.n_electrons,
+        {
+            "names": np.array(dataset.names),
+            "systems": np.array(json.dumps([s.to_dict() for s in dataset.systems])),
+            "grid": np.array(json.dumps(dataset.grid.to_dict())),
+            "energies": dataset.energies,
+            "densities": dataset.densities,
+            "n_electrons": dataset.n_electrons,
+        },
     )
 
 

@@ -33,7 +33,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import time
 from typing import Any, Mapping
 
@@ -49,6 +48,7 @@ from tenpy.networks.mpo import MPO
 from tenpy.networks.mps import MPS
 from tenpy.networks.site import SpinHalfFermionSite
 
+from sksr.atomic_io import atomic_savez
 from sksr.constants import EXPONENTIAL_AMPLITUDE, EXPONENTIAL_KAPPA
 from sksr.grid import Grid
 from sksr.hamiltonian import one_electron_hamiltonian
@@ -573,24 +573,6 @@ def load_checkpoint(path: str | os.PathLike, sites: list, fingerprint: str) -> t
             f"{arrays['fingerprint']} != {fingerprint}); delete it to start over"
         )
     return mps_from_arrays(sites, arrays), SweepHistory.from_arrays(arrays)
-
-
-def atomic_savez(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
-    """np.savez to a temporary file in the target directory, then os.replace (no half-written outputs)."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez(stream, **arrays)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 class WindowedTwoSiteDMRGEngine(TwoSiteDMRGEngine):

@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from sksr.atomic_io import atomic_savez, atomic_write_text
 from sksr.constants import CHEMICAL_ACCURACY
 from sksr.grid import Grid
 from sksr.hamiltonian import nuclear_repulsion
@@ -59,15 +60,6 @@ def predict(systems: Sequence[System], grid: Grid, xc, num_iterations: int) -> d
     }
 
 
-def atomic_save_npz(path: str | os.PathLike, **arrays) -> None:
-    """``np.savez`` to a temporary file in the same folder, then an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
-
-
 def failed_predictions(systems: Sequence[System], grid: Grid, num_iterations: int) -> dict:
     """A predictions file for a seed that failed in training: NaN energies and densities, ``failed``."""
     shape = (len(systems), 2, grid.num_points)
@@ -94,7 +86,7 @@ def save_predictions(path: str | os.PathLike, predictions: Mapping, method: str)
     if not bool(predictions.get("failed", False)) and not np.all(np.isfinite(energies[:, -1])):
         bad = [str(n) for n, e in zip(predictions["names"], energies[:, -1]) if not np.isfinite(e)]
         raise FloatingPointError(f"{method}: non-finite final energies for {bad}")
-    atomic_save_npz(path, method=np.array(method), **predictions)
+    atomic_savez(path, {"method": np.array(method), **predictions})
 
 
 def load_predictions(path: str | os.PathLike) -> dict:
@@ -296,7 +288,6 @@ def to_latex(wide: pd.DataFrame, title: str) -> str:
 
 def write_table(long: pd.DataFrame, table: str, paths: Mapping[str, str]) -> None:
     """Write one table in every requested format (``{"csv": path, "md": path, "tex": path}``)."""
-    from sksr.provenance import atomic_write_text
 
     wide = wide_view(long, table)
     title = TABLE_TITLES[table]

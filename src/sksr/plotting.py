@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from sksr.atomic_io import atomic_savefig  # noqa: E402
 from sksr.constants import CHEMICAL_ACCURACY  # noqa: E402
 
 MHA = 1000.0
@@ -30,13 +31,9 @@ def _as_list(value) -> list[str]:
 
 
 def _save(fig, outputs: Sequence[str], dpi: int) -> None:
-    """Save to every output path (format from the suffix), via a temp file and a rename."""
+    """Save to every output path (format from the suffix), atomically."""
     for path in outputs:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
+        atomic_savefig(fig, path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)
 
 

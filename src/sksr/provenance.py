@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from sksr.atomic_io import atomic_write_json
+
 RECORD_VERSION = 1
 PROVENANCE_DIRNAME = "provenance"
 TRACKED_PACKAGES = (
@@ -197,18 +199,9 @@ def build_record(
     }
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_record(record: Mapping, path: str | os.PathLike) -> None:
     """Write a record as indented JSON, atomically."""
-    atomic_write_text(path, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+    atomic_write_json(path, record, default=str)
 
 
 def load_record(path: str | os.PathLike) -> dict:

@@ -22,12 +22,12 @@ import json
 import logging
 import os
 import platform
-import tempfile
 from typing import Iterable, Mapping
 
 import numpy as np
 
-from sksr.dmrg import DMRGSettings, SweepHistory, atomic_savez, package_versions, run_dmrg
+from sksr.atomic_io import atomic_savez, atomic_write_text
+from sksr.dmrg import DMRGSettings, SweepHistory, package_versions, run_dmrg
 from sksr.grid import Grid
 from sksr.hamiltonian import nuclear_repulsion
 from sksr.systems import System
@@ -144,23 +144,6 @@ def compute_reference(
     )
 
 
-def _atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.splitext(path)[1])
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-
-
 def save_reference(result: ReferenceResult, npz_path: str | os.PathLike, json_path: str | os.PathLike) -> None:
     """Write ``<system>.npz`` and ``<system>.json`` atomically (npz first, JSON last)."""
     metadata = result.metadata()
@@ -178,7 +161,7 @@ def save_reference(result: ReferenceResult, npz_path: str | os.PathLike, json_pa
     }
     arrays.update(result.history.to_arrays())
     atomic_savez(npz_path, arrays)
-    _atomic_write_text(json_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+    atomic_write_text(json_path, json.dumps(metadata, indent=2, sort_keys=True) + "\n")
 
 
 def load_reference(npz_path: str | os.PathLike) -> ReferenceResult:
@@ -249,7 +232,7 @@ def write_summary(paths: Iterable[str | os.PathLike], csv_path: str | os.PathLik
     writer = csv.DictWriter(buffer, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    _atomic_write_text(csv_path, buffer.getvalue())
+    atomic_write_text(csv_path, buffer.getvalue())
     return rows
 
 

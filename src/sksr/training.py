@@ -62,7 +62,6 @@ import scipy.optimize
 from sksr.functionals.neural import (
     MODEL_KINDS,
     NeuralXCSpec,
-    atomic_write_json,
     build_xc,
     flatten_params,
     init_params,
@@ -70,6 +69,7 @@ from sksr.functionals.neural import (
     save_params,
     unflatten_params,
 )
+from sksr.atomic_io import atomic_write_json
 from sksr.grid import Grid
 from sksr.loss import LossParts, LossSettings, References, ksr_loss
 from sksr.scf import run_scf

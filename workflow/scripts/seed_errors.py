@@ -13,7 +13,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     import pandas as pd
 
     from sksr.evaluation import load_predictions, prediction_ok, load_reference_arrays, seed_error_rows, split_of
-    from sksr.provenance import atomic_write_text
+    from sksr.atomic_io import atomic_write_text
 
     smk = snakemake  # noqa: F821
     references = {Path(p).stem: load_reference_arrays(p) for p in smk.input.references}

@@ -11,7 +11,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     import json
     import shutil
 
-    from sksr.provenance import atomic_write_text
+    from sksr.atomic_io import atomic_write_text
     from sksr.training import select_best_seed
 
     smk = snakemake  # noqa: F821

@@ -40,7 +40,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -49,6 +48,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.tree_util import Partial
 
+from sksr.atomic_io import atomic_savez, atomic_write_json
 from sksr.grid import Grid
 from sksr.hamiltonian import interaction_matrix
 
@@ -353,28 +353,6 @@ def build_xc(spec: NeuralXCSpec, params: Mapping[str, jax.Array], grid: Grid) ->
 # Serialization: <stem>.npz (arrays) + <stem>.json (hyperparameters), written atomically
 
 
-def _atomic_write_bytes(path: Path, writer) -> None:
-    """Write via a temporary file in the same directory, then os.replace (atomic on POSIX)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            writer(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as indented JSON to ``path`` atomically."""
-    text = json.dumps(data, indent=2, sort_keys=True, allow_nan=True) + "\n"
-    _atomic_write_bytes(Path(path), lambda handle: handle.write(text.encode()))
-
-
 def params_paths(stem: str | os.PathLike) -> tuple[Path, Path]:
     """(``stem.npz``, ``stem.json``) for a parameter file stem (a trailing .npz/.json is ignored)."""
     stem = Path(stem)
@@ -393,7 +371,7 @@ def save_params(
     check_params(spec, params)
     npz_path, json_path = params_paths(stem)
     arrays = {name: np.asarray(value, dtype=np.float64) for name, value in params.items()}
-    _atomic_write_bytes(npz_path, lambda handle: np.savez(handle, **arrays))
+    atomic_savez(npz_path, arrays)
     record = {
         "format_version": FORMAT_VERSION,
         "spec": spec.to_dict(),
