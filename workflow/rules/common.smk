@@ -57,7 +57,15 @@ def _alternatives(names):
 
 # ---- code-version inputs: changing the physics reruns exactly what depends on it ------------------
 PACKAGE_MODULES = {
-    "core": ["__init__", "atomic_io", "constants", "grid", "systems", "hamiltonian", "provenance"],
+    "core": [
+        "__init__",
+        "atomic_io",
+        "constants",
+        "grid",
+        "systems",
+        "hamiltonian",
+        "provenance",
+    ],
     "references": ["dmrg", "exact_diagonalization", "references"],
     "datasets": ["datasets"],
     "scf": ["eigensolver", "scf", "functionals/__init__", "functionals/lsda"],
