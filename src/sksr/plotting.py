@@ -15,6 +15,7 @@ from typing import Mapping, Sequence
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -60,7 +61,9 @@ def plot_densities(inputs: Mapping, settings: Mapping, methods: Mapping, dpi: in
     names = list(references)
     cols = min(5, len(names))
     rows = int(np.ceil(len(names) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.0 * cols, 2.4 * rows), squeeze=False, layout="constrained"
+    )
     for ax, name in zip(axes.flat, names):
         reference = references[name]
         spacing = next(iter(predictions.values()))["_spacing"] if predictions else 1.0
@@ -75,7 +78,8 @@ def plot_densities(inputs: Mapping, settings: Mapping, methods: Mapping, dpi: in
             ax.set_xlim(extent.min() - 1, extent.max() + 1)
     for ax in axes.flat[len(names):]:
         ax.axis("off")
-    axes[0, 0].set_ylabel("n(x) (1/bohr)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("n(x) (1/bohr)")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle("Densities of the " + settings["figures"]["density_split"] + " systems")
     return fig
@@ -86,7 +90,7 @@ def plot_energy_errors(inputs: Mapping, settings: Mapping, methods: Mapping, dpi
     table = pd.read_csv(_as_list(inputs["table"])[0])
     systems = list(dict.fromkeys(table["system"]))
     method_names = list(dict.fromkeys(table["method"]))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(systems) + 2), 3.6))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(systems) + 2), 3.6), layout="constrained")
     ax.axhspan(-CHEMICAL_ACCURACY * MHA, CHEMICAL_ACCURACY * MHA, color="0.85", label="chemical accuracy")
     ax.axhline(0.0, color="0.5", lw=0.8)
     width = 0.8 / max(1, len(method_names))
@@ -116,7 +120,9 @@ def plot_training_curves(inputs: Mapping, settings: Mapping, methods: Mapping, d
         selections[Path(path).parent.name] = selected
     runs = _as_list(inputs["runs"])
     models = list(dict.fromkeys(Path(r).parent.name for r in runs))
-    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.4), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(models), figsize=(4.2 * len(models), 3.4), squeeze=False, layout="constrained"
+    )
     for ax, model in zip(axes[0], models):
         chosen = selections.get(model, {})
         for run_dir in (r for r in runs if Path(r).parent.name == model):
@@ -146,7 +152,7 @@ def plot_seed_spread(inputs: Mapping, settings: Mapping, methods: Mapping, dpi: 
     per_seed = (test.assign(abs_error=test["error"].abs() * MHA)
                 .groupby(["model", "seed", "selected"], as_index=False)["abs_error"].mean())
     models = list(dict.fromkeys(table["model"]))
-    fig, ax = plt.subplots(figsize=(1.8 * len(models) + 2, 3.4))
+    fig, ax = plt.subplots(figsize=(1.8 * len(models) + 2, 3.4), layout="constrained")
     rng = np.random.default_rng(0)
     for i, model in enumerate(models):
         part = per_seed[per_seed["model"] == model]
@@ -182,7 +188,7 @@ def sweep_energies(path: str) -> np.ndarray:
 
 def plot_dmrg_convergence(inputs: Mapping, settings: Mapping, methods: Mapping, dpi: int):
     """|E_sweep - E_final| against the sweep number for every reference (log scale)."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), layout="constrained")
     for path in _as_list(inputs["references"]):
         energies = sweep_energies(path)
         if energies.size < 2:
@@ -190,6 +196,7 @@ def plot_dmrg_convergence(inputs: Mapping, settings: Mapping, methods: Mapping, 
         change = np.abs(energies[:-1] - energies[-1])
         ax.semilogy(np.arange(1, energies.size), np.maximum(change, 1e-16), marker=".", label=Path(path).stem)
     ax.set_xlabel("DMRG sweep")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_ylabel("|E_sweep - E_final| (Ha)")
     ax.legend(fontsize=6, ncol=2)
     return fig
