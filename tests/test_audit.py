@@ -95,3 +95,24 @@ def test_json_report(tree):
     assert audit.main(["results", "--json", "report.json"]) == 1
     data = json.loads((tree / "report.json").read_text())
     assert data["ok"] is False and data["findings"][0]["kind"] == "MODIFIED"
+
+
+def test_deleted_input_is_stale(tree):
+    (tree / "data.txt").unlink()
+    report = audit.audit(["results"])
+    assert kinds(report) == {"STALE"}
+    assert "data.txt (deleted)" in report.failures[0].detail
+
+
+def test_unknown_config_is_a_failure_not_a_silent_pass(tree):
+    (tree / "config.yaml").unlink()
+    report = audit.audit(["results"])
+    assert kinds(report) == {"NO-CONFIG"}
+
+
+def test_layered_config_files_merge_like_snakemake(tmp_path):
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump({"training": {"num_seeds": 30, "max_evaluations": 500}}))
+    (tmp_path / "over.yaml").write_text(yaml.safe_dump({"training": {"num_seeds": 3}}))
+    merged = audit.load_config([str(tmp_path / "base.yaml"), str(tmp_path / "over.yaml")])
+    assert merged["training"]["num_seeds"] == 3
+    assert merged["training"]["max_evaluations"] == 500  # kept: nested keys merge, as in Snakemake

@@ -95,3 +95,27 @@ def test_predictions_round_trip_and_failed_marker(tmp_path):
 
 def test_chemical_accuracy():
     assert list(evaluation.within_chemical_accuracy([0.0015, -0.0017])) == [True, False]
+
+
+def test_diverged_seed_becomes_a_failed_marker_with_reason(tmp_path):
+    from sksr.evaluation import (
+        diverged_systems,
+        failed_predictions,
+        failure_reason,
+        prediction_ok,
+        save_predictions,
+    )
+    from sksr.grid import Grid
+    from sksr.systems import System
+
+    grid = Grid(17, 0.5)
+    systems = [System("H", (1,), (0.0,), 1, 1), System("He", (2,), (0.0,), 2, 0)]
+    predictions = {
+        "names": np.array(["H", "He"]),
+        "energies": np.array([[-0.5, -0.6], [-2.0, np.nan]]),
+    }
+    assert diverged_systems(predictions) == ["He"]
+    marker = failed_predictions(systems, grid, 2, reason="KS diverged for ['He']")
+    save_predictions(tmp_path / "seed3.npz", marker, method="sksr-global")
+    assert not prediction_ok(tmp_path / "seed3.npz")
+    assert failure_reason(tmp_path / "seed3.npz") == "KS diverged for ['He']"

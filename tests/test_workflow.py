@@ -210,3 +210,29 @@ def test_dmrg_schema_defaults_are_the_library_defaults():
         if key == "chi_schedule":
             value = [list(pair) for pair in value]
         assert value == default, f"references.dmrg.{key}: schema default {default!r}, DMRGSettings {value!r}"
+
+
+def test_job_layout_keys_are_excluded_from_result_settings():
+    """Seeds, resources and DMRG run bounds must not be job params (changing them reruns nothing),
+    and every other key of the section must be a real setting of the library."""
+    import dataclasses
+
+    from sksr.dmrg import DMRGSettings
+    from sksr.training import TrainingSettings
+    from sksr.workflow_config import DMRG_JOB_KEYS, TRAINING_JOB_KEYS, result_setting_keys
+
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    sections = {
+        "training": (TRAINING_JOB_KEYS, TrainingSettings),
+        "references.dmrg": (DMRG_JOB_KEYS, DMRGSettings),
+    }
+    for prefix, (job_keys, settings_class) in sections.items():
+        node = schema
+        for part in prefix.split("."):
+            node = node["properties"][part]
+        keys = dict.fromkeys(node["properties"], 0)
+        kept = result_setting_keys(keys, prefix, job_keys)
+        assert not any(k.removeprefix(prefix + ".") in job_keys for k in kept)
+        fields = {f.name for f in dataclasses.fields(settings_class)}
+        unknown = [k for k in kept if k.removeprefix(prefix + ".") not in fields]
+        assert not unknown, f"{prefix}: keys that are neither settings nor job keys: {unknown}"

@@ -24,11 +24,11 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from sksr.provenance import PROVENANCE_DIRNAME, load_record, lookup, package_versions, sha256_file
 
-FAILURES = ("MISSING", "MODIFIED", "OTHER-CODE", "OTHER-CONFIG", "STALE", "UNRECORDED")
+FAILURES = ("MISSING", "MODIFIED", "OTHER-CODE", "OTHER-CONFIG", "NO-CONFIG", "STALE", "UNRECORDED")
 IGNORED_NAMES = {".snakemake_timestamp"}
 
 
@@ -100,14 +100,24 @@ def fill_defaults(config: dict, schema: dict) -> dict:
     return config
 
 
+def merge_config(base: dict, update: Mapping) -> dict:
+    """Recursive update of nested mappings, as Snakemake merges several ``--configfile`` files."""
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            merge_config(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
 def load_config(paths: Sequence[str], schema_path: Path = SCHEMA_PATH) -> dict:
-    """Merge YAML config files in order (later files replace top-level keys), then the schema defaults."""
+    """Merge YAML config files in order (as Snakemake does), then fill the schema defaults."""
     import yaml
 
     config: dict = {}
     for path in paths:
         with open(path) as handle:
-            config.update(yaml.safe_load(handle) or {})
+            merge_config(config, yaml.safe_load(handle) or {})
     if schema_path.is_file():
         with open(schema_path) as handle:
             fill_defaults(config, yaml.safe_load(handle))
@@ -163,8 +173,9 @@ def audit_record(record_path: Path, config: dict | None, report: AuditReport, in
                     name)
         )
     changed_inputs = [
-        path for path, digest in record.get("inputs", {}).items()
-        if os.path.isfile(path) and digest is not None and sha256_file(path) != digest
+        path if os.path.isfile(path) else f"{path} (deleted)"
+        for path, digest in record.get("inputs", {}).items()
+        if not os.path.isfile(path) or (digest is not None and sha256_file(path) != digest)
     ]
     if changed_inputs:
         report.findings.append(
@@ -179,6 +190,17 @@ def audit_record(record_path: Path, config: dict | None, report: AuditReport, in
     return {os.path.normpath(p) for p in outputs}
 
 
+def _recorded_configfiles(records: Sequence[Path], report: AuditReport) -> list[str]:
+    """The config files (in merge order) that the records were made with; a finding if they differ."""
+    used = {tuple(load_record(r).get("configfiles", [])) for r in records}
+    if len(used) > 1:
+        report.findings.append(
+            Finding("OTHER-CONFIG", "; ".join(", ".join(u) for u in sorted(used)),
+                    "records were made with different config files")
+        )
+    return list(sorted(used)[0]) if used else []
+
+
 def audit(trees: Sequence[str], configfiles: Sequence[str] | None = None) -> AuditReport:
     """Audit ``trees`` (e.g. results/ and figures/) against their records and the given config files.
 
@@ -191,14 +213,13 @@ def audit(trees: Sequence[str], configfiles: Sequence[str] | None = None) -> Aud
     trees = [t for t in trees if os.path.isdir(t)]
     records = find_records(trees)
     if not configfiles:
-        named = {p for r in records for p in load_record(r).get("configfiles", [])}
-        configfiles = sorted(p for p in named if os.path.isfile(p))
-        if len(configfiles) > 1:
-            report.findings.append(
-                Finding("OTHER-CONFIG", ", ".join(configfiles), "records were made with different config files")
-            )
-            configfiles = configfiles[:1]
-    config = load_config(configfiles) if configfiles else None
+        configfiles = _recorded_configfiles(records, report)
+    absent = [p for p in configfiles or [] if not os.path.isfile(p)]
+    if absent:
+        report.findings.append(Finding("NO-CONFIG", ", ".join(absent), "config file not found: settings unchecked"))
+    elif records and not configfiles:
+        report.findings.append(Finding("NO-CONFIG", "-", "no config file known: settings unchecked"))
+    config = load_config(configfiles) if configfiles and not absent else None
     installed = package_versions()
     claimed: set = set()
     for record_path in records:

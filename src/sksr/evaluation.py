@@ -60,8 +60,9 @@ def predict(systems: Sequence[System], grid: Grid, xc, num_iterations: int) -> d
     }
 
 
-def failed_predictions(systems: Sequence[System], grid: Grid, num_iterations: int) -> dict:
-    """A predictions file for a seed that failed in training: NaN energies and densities, ``failed``."""
+def failed_predictions(systems: Sequence[System], grid: Grid, num_iterations: int, reason: str = "") -> dict:
+    """A predictions file for a seed that failed (in training, or diverged in evaluation): NaN energies
+    and densities, ``failed`` and ``failure_reason``."""
     shape = (len(systems), 2, grid.num_points)
     return {
         "names": np.array([s.name for s in systems]),
@@ -70,7 +71,20 @@ def failed_predictions(systems: Sequence[System], grid: Grid, num_iterations: in
         "densities": np.full(shape, np.nan),
         "spacing": np.float64(grid.spacing),
         "failed": np.array(True),
+        "failure_reason": np.array(reason),
     }
+
+
+def diverged_systems(predictions: Mapping) -> list[str]:
+    """Names of the systems whose final energy is not finite (a diverged SCF)."""
+    final = np.asarray(predictions["energies"])[:, -1]
+    return [str(n) for n, e in zip(predictions["names"], final) if not np.isfinite(e)]
+
+
+def failure_reason(path: str | os.PathLike) -> str:
+    """The reason stored in a failed-seed marker ('' when absent)."""
+    with np.load(path) as data:
+        return str(data["failure_reason"]) if "failure_reason" in data.files else ""
 
 
 def prediction_ok(path: str | os.PathLike) -> bool:
@@ -238,6 +252,8 @@ def wide_view(long: pd.DataFrame, table: str) -> pd.DataFrame:
     extra = []
     summary = summary_rows(long, table)
     for scope in ("test", "all"):
+        if not summary[summary["scope"] == scope]["count"].any():
+            continue  # e.g. no ion is a test system: an empty row would only read as missing data
         for stat, label in (("mean_error", "ME"), ("mae", "MAE")):
             row = {"system": f"{label} ({scope})", "split": ""}
             part = summary[summary["scope"] == scope].set_index("method")[stat] * scale

@@ -59,6 +59,7 @@ import numpy as np
 import scipy
 import scipy.optimize
 
+from sksr.atomic_io import atomic_write_json
 from sksr.functionals.neural import (
     MODEL_KINDS,
     NeuralXCSpec,
@@ -69,15 +70,14 @@ from sksr.functionals.neural import (
     save_params,
     unflatten_params,
 )
-from sksr.atomic_io import atomic_write_json
 from sksr.grid import Grid
 from sksr.loss import LossParts, LossSettings, References, ksr_loss
 from sksr.scf import run_scf
+from sksr.workflow_config import TRAINING_JOB_KEYS
 
 LOGGER = logging.getLogger("sksr.training")
 
-WORKFLOW_KEYS = frozenset({"models", "num_seeds", "first_seed", "gpu", "threads", "mem_mb", "runtime"})
-"""Keys of the workflow's ``training`` config section that are resources/job layout, not settings."""
+WORKFLOW_KEYS = TRAINING_JOB_KEYS  # resources and job layout in the workflow's ``training`` section
 
 EVALUATION_COLUMNS = (
     "evaluation",

@@ -13,6 +13,20 @@ from typing import Mapping
 from sksr.grid import Grid
 from sksr.systems import System
 
+TRAINING_JOB_KEYS = frozenset({"models", "num_seeds", "first_seed", "gpu", "threads", "mem_mb", "runtime"})
+"""Keys of the ``training`` config section that lay out jobs and resources; a seed's result does not
+depend on them, so changing them must not retrain anything."""
+
+DMRG_JOB_KEYS = frozenset({"max_sweeps", "checkpoint_every"})
+"""Keys of ``references.dmrg`` that bound or checkpoint a run; a converged reference does not depend on
+them (raising ``max_sweeps`` after a failure must not rerun the systems that converged)."""
+
+
+def result_setting_keys(section: Mapping, prefix: str, job_keys: frozenset) -> list[str]:
+    """Dotted config keys of ``section`` that a job's result depends on (``job_keys`` left out)."""
+    return [f"{prefix}.{key}" for key in section if key not in job_keys]
+
+
 PROTON = "p"
 MODEL_LABELS = {"lsda": "sKSR-LSDA", "gga": "sKSR-GGA", "global": "sKSR-global"}
 BASELINE_LABELS = {"lsda": "LSDA"}

@@ -12,7 +12,13 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from sksr.provenance import config_slice  # noqa: E402
-from sksr.workflow_config import check_config, method_labels  # noqa: E402
+from sksr.workflow_config import (  # noqa: E402
+    DMRG_JOB_KEYS,
+    TRAINING_JOB_KEYS,
+    check_config,
+    method_labels,
+    result_setting_keys,
+)
 
 # ---- configuration: schema (types, ranges, defaults) then semantics (names fit together) ----------
 validate(config, "../schemas/config.schema.yaml", set_default=True)
@@ -57,16 +63,9 @@ def _alternatives(names):
 
 # ---- code-version inputs: changing the physics reruns exactly what depends on it ------------------
 PACKAGE_MODULES = {
-    "core": [
-        "__init__",
-        "atomic_io",
-        "constants",
-        "grid",
-        "systems",
-        "hamiltonian",
-        "provenance",
-    ],
-    "references": ["dmrg", "exact_diagonalization", "references"],
+    # I/O and provenance modules are left out: editing them changes no number, so reruns nothing.
+    "core": ["__init__", "constants", "grid", "systems", "hamiltonian"],
+    "references": ["dmrg", "references"],
     "datasets": ["datasets"],
     "scf": ["eigensolver", "scf", "functionals/__init__", "functionals/lsda"],
     "training": ["functionals/neural", "loss", "training"],
@@ -94,6 +93,18 @@ def code(*groups, script):
 def settings(*keys):
     """Config slice ``{dotted key: value}`` a job uses; a param, so changing it reruns the job."""
     return config_slice(config, keys)
+
+
+def dmrg_settings():
+    """Config keys a reference depends on (not max_sweeps/checkpoint_every: bounds, not physics)."""
+    return result_setting_keys(
+        config["references"]["dmrg"], "references.dmrg", DMRG_JOB_KEYS
+    )
+
+
+def training_settings():
+    """Config keys a trained seed depends on (not seeds, models or resources)."""
+    return result_setting_keys(config["training"], "training", TRAINING_JOB_KEYS)
 
 
 def systems_of(split):
@@ -154,5 +165,5 @@ def figure_inputs(wildcards):
             "arrays": reference_files(SYSTEM_NAMES),
         },
     }[wildcards.figure]
-    data["code"] = code("plotting", script="figure.py")
+    data["code"] = code("evaluation", "plotting", script="figure.py")
     return data

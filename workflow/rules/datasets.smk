@@ -4,7 +4,7 @@
 rule dataset:
     input:
         references=lambda wildcards: reference_files(systems_of(wildcards.split)),
-        code=code("references", "datasets", script="dataset.py"),
+        code=code("references", "datasets", "evaluation", script="dataset.py"),
     output:
         npz="results/datasets/{split}.npz",
         provenance="results/provenance/dataset/{split}.json",
@@ -14,7 +14,9 @@ rule dataset:
         "../../envs/jax.yaml"
     params:
         settings=lambda wildcards: settings(
-            "grid", "systems", f"split.{wildcards.split}"
+            "grid",
+            f"split.{wildcards.split}",
+            *[f"systems.{name}" for name in systems_of(wildcards.split)],
         ),
     script:
         "../scripts/dataset.py"

@@ -20,7 +20,7 @@ rule reference:
         runtime=config["references"]["runtime"],
     params:
         settings=lambda wildcards: settings(
-            "grid", f"systems.{wildcards.system}", "references.dmrg"
+            "grid", f"systems.{wildcards.system}", *dmrg_settings()
         ),
         # DMRG checkpoints survive a failed or killed job (not an output, so never deleted);
         # a rerun resumes from them.

@@ -27,7 +27,7 @@ rule train_seed:
         runtime=config["training"]["runtime"],
         gpu=config["training"]["gpu"],
     params:
-        settings=settings("grid", "scf.train_iterations", "training"),
+        settings=settings("grid", "scf.train_iterations", *training_settings()),
     script:
         "../scripts/train_seed.py"
 
@@ -61,7 +61,7 @@ rule select_seed:
         predictions=expand(
             "results/training/{{model}}/predictions/seed{seed}.npz", seed=SEEDS
         ),
-        code=code("evaluation", script="select_seed.py"),
+        code=code("evaluation", "training", script="select_seed.py"),
     output:
         selection="results/training/{model}/selection.json",
         npz="results/predictions/sksr-{model}.npz",

@@ -14,7 +14,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821
 
     split = snakemake.wildcards.split  # noqa: F821
     names = job.settings[f"split.{split}"]
-    systems = [System.from_dict(job.settings["systems"][n], name=n) for n in names]
+    systems = [System.from_dict(job.settings[f"systems.{n}"], name=n) for n in names]
     grid = Grid.from_dict(job.settings["grid"])
     dataset = build_dataset(systems, grid, list(snakemake.input.references))  # noqa: F821
     save_dataset(dataset, snakemake.output.npz)  # noqa: F821

@@ -1,7 +1,8 @@
 """Rule evaluate_seed: a seed's selected checkpoint (best.npz), KS on every system -> predictions/seed<N>.npz.
 
-A failed seed (no best.npz) gets a predictions file marked failed (NaN energies), which selection and the
-seed-spread table skip.
+A seed that failed in training (no best.npz), or whose KS run diverges on some system, gets a predictions
+file marked failed (NaN energies, with the reason), which the seed-spread table skips; selection fails
+only if the selected seed is such a seed.
 """
 
 import sys
@@ -14,7 +15,7 @@ from sksr.provenance import snakemake_job  # noqa: E402
 with snakemake_job(snakemake) as job:  # noqa: F821
     import json
 
-    from sksr.evaluation import failed_predictions, predict, save_predictions
+    from sksr.evaluation import diverged_systems, failed_predictions, predict, save_predictions
     from sksr.functionals.neural import build_xc, load_params
     from sksr.grid import Grid
     from sksr.systems import System
@@ -26,9 +27,16 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     run = json.loads((Path(smk.input.run) / "run.json").read_text())
     if run["status"] == "ok":
         spec, params, metadata = load_params(Path(smk.input.run) / "best")
-        predictions = predict(systems, grid, build_xc(spec, params, grid), job.settings["scf.eval_iterations"])
+        iterations = job.settings["scf.eval_iterations"]
+        predictions = predict(systems, grid, build_xc(spec, params, grid), iterations)
         job.extra["checkpoint"] = run["selected"]
+        diverged = diverged_systems(predictions)
+        if diverged:
+            reason = f"KS diverged (non-finite energy) for {diverged}"
+            job.log.warning("%s; writing a failed marker", reason)
+            predictions = failed_predictions(systems, grid, iterations, reason)
     else:
-        job.log.warning("seed failed in training (%s); writing a failed marker", run.get("failure_reason"))
-        predictions = failed_predictions(systems, grid, job.settings["scf.eval_iterations"])
+        reason = f"failed in training: {run.get('failure_reason')}"
+        job.log.warning("seed %s; writing a failed marker", reason)
+        predictions = failed_predictions(systems, grid, job.settings["scf.eval_iterations"], reason)
     save_predictions(smk.output.npz, predictions, method=method)

@@ -22,7 +22,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     name = smk.wildcards.system
     grid = Grid.from_dict(job.settings["grid"])
     system = System.from_dict(job.settings[f"systems.{name}"], name=name)
-    settings = DMRGSettings.from_dict(job.settings["references.dmrg"])
+    # All DMRG settings, including the run bounds that are not part of the job's params (common.smk).
+    settings = DMRGSettings.from_dict(smk.config["references"]["dmrg"])
     folder = Path(smk.params.checkpoint_dir)
     folder.mkdir(parents=True, exist_ok=True)
     checkpoint = folder / f"{name}-{problem_fingerprint(system, grid, settings)}.npz"

@@ -9,19 +9,25 @@ from sksr.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
     import json
-    import shutil
 
-    from sksr.atomic_io import atomic_write_text
+    import numpy as np
+
+    from sksr.atomic_io import atomic_savez, atomic_write_text
+    from sksr.evaluation import failure_reason, prediction_ok
     from sksr.training import select_best_seed
 
     smk = snakemake  # noqa: F821
     selection = select_best_seed(list(smk.input.runs))
     seed = selection["selected"]["seed"]
     by_seed = {int(Path(p).stem.removeprefix("seed")): p for p in smk.input.predictions}
+    if not prediction_ok(by_seed[seed]):
+        raise RuntimeError(
+            f"model {smk.wildcards.model}: the selected seed {seed} (lowest validation loss) has no usable "
+            f"predictions: {failure_reason(by_seed[seed])}"
+        )
     selection["selected"]["predictions"] = by_seed[seed]
     atomic_write_text(smk.output.selection, json.dumps(selection, indent=2) + "\n")
-    tmp = Path(smk.output.npz).with_name(f".{Path(smk.output.npz).stem}.tmp.npz")
-    shutil.copyfile(by_seed[seed], tmp)
-    tmp.replace(smk.output.npz)
+    with np.load(by_seed[seed]) as data:
+        atomic_savez(smk.output.npz, {key: data[key] for key in data.files})
     job.extra["selected_seed"] = seed
     job.log.info("selected seed %s (validation loss %.6g)", seed, selection["selected"]["validation_loss"])

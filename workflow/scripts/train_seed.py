@@ -17,9 +17,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     from sksr.training import TrainingSettings, train_seed
 
     smk = snakemake  # noqa: F821
-    settings = TrainingSettings.from_config(
-        {**job.settings["training"], "num_iterations": job.settings["scf.train_iterations"]}
-    )
+    training = {k.removeprefix("training."): v for k, v in job.settings.items() if k.startswith("training.")}
+    settings = TrainingSettings.from_config({**training, "num_iterations": job.settings["scf.train_iterations"]})
     train, validation = load_dataset(smk.input.train), load_dataset(smk.input.validation)
     record = train_seed(
         smk.wildcards.model,
