@@ -77,8 +77,8 @@ def test_smoke_config_replaces_paper_config(smoke_dry_run):
     counts = job_counts(smoke_dry_run)
     assert counts["reference"] == 6  # not merged with the paper's twenty systems
     assert counts["train_seed"] == 3 * 2
-    assert set(counts) == {"reference", "dataset", "baseline", "train_seed", "evaluate_seed", "select_seed",
-                           "tables", "seed_errors", "figure", "all"}
+    assert set(counts) == {"reference", "reference_summary", "dataset", "baseline", "train_seed",
+                           "evaluate_seed", "select_seed", "tables", "seed_errors", "figure", "all"}
 
 
 @pytest.mark.parametrize(
