@@ -236,3 +236,13 @@ def test_job_layout_keys_are_excluded_from_result_settings():
         fields = {f.name for f in dataclasses.fields(settings_class)}
         unknown = [k for k in kept if k.removeprefix(prefix + ".") not in fields]
         assert not unknown, f"{prefix}: keys that are neither settings nor job keys: {unknown}"
+
+
+def test_unknown_fragment_does_not_hide_later_problems():
+    config = yaml.safe_load(SMOKE.read_text())
+    config["atomization_fragments"]["H2"] = {"Xe": 1}
+    config["atomization_fragments"]["H2+"] = {"H": 2}  # two electrons for a one-electron molecule
+    with pytest.raises(ConfigError) as error:
+        check_config(config)
+    assert "unknown fragment 'Xe'" in str(error.value)
+    assert "atomization_fragments.H2+" in str(error.value)

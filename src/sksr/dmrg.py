@@ -38,7 +38,6 @@ from typing import Any, Mapping
 
 import numpy as np
 import scipy.linalg
-import tenpy
 import tenpy.linalg.np_conserved as npc
 from tenpy.algorithms.dmrg import TwoSiteDMRGEngine
 from tenpy.linalg.charges import LegCharge
@@ -754,17 +753,3 @@ def _is_converged(history: SweepHistory, settings: DMRGSettings, engine=None, re
         return False  # the last sweep still had the mixer on
     return (abs(history.last_change) < settings.energy_tolerance
             and history.truncation_error[-1] < settings.max_truncation_error)
-
-
-def package_versions() -> dict:
-    """Versions of the numerical stack (for the metadata record)."""
-    import scipy
-    import sys
-
-    try:
-        from importlib.metadata import version
-        sksr_version = version("sksr")
-    except Exception:  # pragma: no cover - editable installs always have metadata
-        sksr_version = "unknown"
-    return {"python": sys.version.split()[0], "numpy": np.__version__, "scipy": scipy.__version__,
-            "physics-tenpy": tenpy.__version__, "sksr": sksr_version}

@@ -25,9 +25,8 @@ from sksr.atomic_io import atomic_savez, atomic_write_text
 from sksr.constants import CHEMICAL_ACCURACY
 from sksr.grid import Grid
 from sksr.hamiltonian import nuclear_repulsion
-from sksr.systems import System
+from sksr.systems import PROTON, System
 
-PROTON = "p"
 TABLE_COLUMNS = {
     "total_energies": ["method", "system", "split", "energy", "reference_energy", "error", "density_loss"],
     "ionization_potentials": ["method", "system", "split", "ip", "reference_ip", "error"],
@@ -96,10 +95,10 @@ def prediction_ok(path: str | os.PathLike) -> bool:
 def save_predictions(path: str | os.PathLike, predictions: Mapping, method: str) -> None:
     """Write a predictions file atomically; refuses non-finite energies (a diverged SCF) unless the
     predictions are a failed-seed marker."""
-    energies = np.asarray(predictions["energies"])
-    if not bool(predictions.get("failed", False)) and not np.all(np.isfinite(energies[:, -1])):
-        bad = [str(n) for n, e in zip(predictions["names"], energies[:, -1]) if not np.isfinite(e)]
-        raise FloatingPointError(f"{method}: non-finite final energies for {bad}")
+    if not bool(predictions.get("failed", False)):
+        bad = diverged_systems(predictions)
+        if bad:
+            raise FloatingPointError(f"{method}: non-finite final energies for {bad}")
     atomic_savez(path, {"method": np.array(method), **predictions})
 
 

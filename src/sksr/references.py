@@ -27,9 +27,10 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from sksr.atomic_io import atomic_savez, atomic_write_text
-from sksr.dmrg import DMRGSettings, SweepHistory, package_versions, run_dmrg
+from sksr.dmrg import DMRGSettings, SweepHistory, run_dmrg
 from sksr.grid import Grid
 from sksr.hamiltonian import nuclear_repulsion
+from sksr.provenance import package_versions
 from sksr.systems import System
 
 LOGGER = logging.getLogger(__name__)

@@ -15,6 +15,9 @@ import numpy as np
 
 from sksr.grid import Grid
 
+PROTON = "p"
+"""Name of a bare proton in atomization fragments (no electrons, energy 0 by definition)."""
+
 
 def _as_count(value, field: str, name: str) -> int:
     """Validate a non-negative integer count (rejects bools, floats with fractions, negatives)."""

@@ -304,23 +304,22 @@ class _Problem:
         results = np.full((len(vectors), 3), np.nan)
         for start in range(0, len(vectors), chunk):
             block = vectors[start : start + chunk]
-            try:
-                if chunk == 1:
-                    parts = _jit_loss(jnp.asarray(block[0]), self.batch, self.references, **self._static())
-                    results[start] = [float(p) for p in parts]
-                    continue
+            if chunk > 1:
                 padded = np.concatenate([block, np.repeat(block[-1:], chunk - len(block), axis=0)])
-                parts = _jit_batched_loss(jnp.asarray(padded), self.batch, self.references, **self._static())
-                results[start : start + len(block)] = np.stack([np.asarray(p) for p in parts], 1)[
-                    : len(block)
-                ]
-            except Exception:  # noqa: BLE001 -- fall back to one at a time, NaN for the culprit
-                for i, vector in enumerate(block):
-                    try:
-                        parts = _jit_loss(jnp.asarray(vector), self.batch, self.references, **self._static())
-                        results[start + i] = [float(p) for p in parts]
-                    except Exception:  # noqa: BLE001
-                        results[start + i] = np.nan
+                try:
+                    parts = _jit_batched_loss(jnp.asarray(padded), self.batch, self.references, **self._static())
+                    results[start : start + len(block)] = np.stack([np.asarray(p) for p in parts], 1)[
+                        : len(block)
+                    ]
+                    continue
+                except Exception:  # noqa: BLE001 -- redo the block one vector at a time below
+                    pass
+            for i, vector in enumerate(block):
+                try:
+                    parts = _jit_loss(jnp.asarray(vector), self.batch, self.references, **self._static())
+                    results[start + i] = [float(p) for p in parts]
+                except Exception:  # noqa: BLE001 -- the vector that raises keeps NaN
+                    pass
         return results
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from sksr.grid import Grid
-from sksr.systems import System
+from sksr.systems import PROTON, System
 
 TRAINING_JOB_KEYS = frozenset({"models", "num_seeds", "first_seed", "gpu", "threads", "mem_mb", "runtime"})
 """Keys of the ``training`` config section that lay out jobs and resources; a seed's result does not
@@ -27,7 +27,6 @@ def result_setting_keys(section: Mapping, prefix: str, job_keys: frozenset) -> l
     return [f"{prefix}.{key}" for key in section if key not in job_keys]
 
 
-PROTON = "p"
 MODEL_LABELS = {"lsda": "sKSR-LSDA", "gga": "sKSR-GGA", "global": "sKSR-global"}
 BASELINE_LABELS = {"lsda": "LSDA"}
 
@@ -86,10 +85,13 @@ def _fragment_problems(config: Mapping, systems: Mapping[str, System]) -> list[s
                 continue
             if fragment not in systems:
                 problems.append(f"{key}: unknown fragment {fragment!r} (not in systems, and not 'p')")
-                return problems
+                electrons = None
+                break
             electrons += count * systems[fragment].n_electrons
             charge += count * sum(systems[fragment].nuclear_charges)
         mol = systems[molecule]
+        if electrons is None:
+            continue
         if electrons != mol.n_electrons or abs(charge - sum(mol.nuclear_charges)) > 1e-9:
             problems.append(
                 f"{key}: fragments hold {electrons} electrons and charge {charge:g}, but {molecule} has "

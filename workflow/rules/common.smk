@@ -68,7 +68,7 @@ PACKAGE_MODULES = {
     "references": ["dmrg", "references"],
     "datasets": ["datasets"],
     "scf": ["eigensolver", "scf", "functionals/__init__", "functionals/lsda"],
-    "training": ["functionals/neural", "loss", "training"],
+    "training": ["functionals/exact", "functionals/neural", "loss", "training"],
     "evaluation": ["evaluation"],
     "plotting": ["plotting"],
 }

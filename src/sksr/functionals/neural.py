@@ -49,6 +49,7 @@ import numpy as np
 from jax.tree_util import Partial
 
 from sksr.atomic_io import atomic_savez, atomic_write_json
+from sksr.functionals.exact import self_interaction_eps_xc
 from sksr.grid import Grid
 from sksr.hamiltonian import interaction_matrix
 
@@ -303,13 +304,12 @@ def _global_eps_dense(conv_kernels, smoothing, n_up, n_dn):
     return _global_network(conv_kernels, spins, smoothed, n_up.dtype)
 
 
-def _gated_eps(log_width, spacing, interaction, network_xc, n_up, n_dn):
+def _gated_eps(log_width, spacing, weighted_interaction, network_xc, n_up, n_dn):
     """Self-interaction gate: beta (-v_H/2) + (1 - beta) eps_net, beta = exp(-((h sum n - 1)/w)^2)."""
-    n_total = n_up + n_dn
-    n_electrons = spacing * jnp.sum(n_total)
+    n_electrons = spacing * jnp.sum(n_up + n_dn)
     beta = jnp.exp(-(((n_electrons - 1.0) / jnp.exp(log_width)) ** 2))
-    hartree_potential = spacing * (interaction @ n_total)
-    return beta * (-0.5 * hartree_potential) + (1.0 - beta) * network_xc(n_up, n_dn)
+    exact_one_electron = self_interaction_eps_xc(weighted_interaction, n_up, n_dn)
+    return beta * exact_one_electron + (1.0 - beta) * network_xc(n_up, n_dn)
 
 
 def build_xc(spec: NeuralXCSpec, params: Mapping[str, jax.Array], grid: Grid) -> Partial:
@@ -345,8 +345,8 @@ def build_xc(spec: NeuralXCSpec, params: Mapping[str, jax.Array], grid: Grid) ->
             network = Partial(_global_eps_dense, kernels, smoothing)
     if not spec.self_interaction_gate:
         return network
-    interaction = jnp.asarray(interaction_matrix(grid))
-    return Partial(_gated_eps, params["si_log_width"], spacing, interaction, network)
+    weighted_interaction = jnp.asarray(grid.spacing * interaction_matrix(grid))
+    return Partial(_gated_eps, params["si_log_width"], spacing, weighted_interaction, network)
 
 
 # ----------------------------------------------------------------------------------------------------
