@@ -28,8 +28,9 @@ wildcard_constraints:
     system=_alternatives(SYSTEM_NAMES),
     split=_alternatives(SPLITS),
     model=_alternatives(["lsda", "gga", "global"]),
-    baseline=_alternatives(["lsda"]),
+    baseline=_alternatives(BASELINES),
     seed=r"\d+",
+    rule=_alternatives(RULES),
 
 
 include: "workflow/rules/references.smk"
@@ -46,6 +47,12 @@ localrules:
     training,
     evaluation,
     figures,
+
+
+# Ctrl-C / SIGTERM stop the running jobs at once (sksr/interrupts.py); a killed Snakemake is noticed by
+# its jobs, which then stop themselves.
+onstart:
+    interrupts.install_stop_handlers()
 
 
 rule all:

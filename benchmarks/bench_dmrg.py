@@ -6,7 +6,7 @@ Usage (run long benchmarks with nice; the machine is shared):
     nice .venv/bin/python benchmarks/bench_dmrg.py            # all systems of config/config.yaml
 
 For every system: compute_reference with the default DMRGSettings (or --settings JSON), save
-<out>/<system>.npz/.json, print energy, difference to the published DMRG value (physics.md section 9, ions
+<out>/<system>.npz/.json, print energy, difference to the published DMRG value (docs/physics.md section 9, ions
 only), sweeps, bond dimension, wall time and the 1-minute load average before/after. Ends with
 <out>/summary.csv and <out>/bench.json. Results already in <out> are reused (delete them to rerun).
 """
@@ -29,7 +29,7 @@ from sksr.dmrg import DMRGSettings
 from sksr.grid import Grid
 from sksr.references import compute_reference, load_reference, load_systems_from_config, save_reference, write_summary
 
-# Published DMRG energies (Ha), physics.md section 9. One-electron values there are 3-point stencil values;
+# Published DMRG energies (Ha), docs/physics.md section 9. One-electron values there are 3-point stencil values;
 # we compare those to the 5-point exact one-electron energies of section 3 instead.
 PUBLISHED = {
     "H": -0.6699723368, "He+": -1.4827789551, "Li2+": -2.3346607593, "Be3+": -3.2088629707,  # 5-point

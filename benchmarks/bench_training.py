@@ -1,6 +1,6 @@
 """Benchmark: one warm KSR loss-and-gradient evaluation on the paper grid (see README_training.md).
 
-Setup (physics.md section 12): sKSR-global, K = 10 SCF iterations, training set H, He, Li, Be, Be2+,
+Setup (docs/physics.md section 12): sKSR-global, K = 10 SCF iterations, training set H, He, Li, Be, Be2+,
 grid 513 x 0.08. References: DMRG results from ``results/references/<name>.npz`` when all five exist
 (keys ``energy`` and ``density``), otherwise LSDA-made stand-in targets -- timing does not depend on the
 targets' values.

@@ -29,6 +29,9 @@ def tree(tmp_path, monkeypatch):
         started=start, finished=start,
     )
     provenance.write_record(record, "results/provenance/tables.json")
+    # what `snakemake --summary` would list for this config (the real call is tested in test_interrupts.py)
+    monkeypatch.setattr(audit, "expected_outputs", lambda *args, **kwargs: [
+        "results/tables/energies.csv", "results/tables/energies.md", "results/provenance/tables.json"])
     return tmp_path
 
 
@@ -116,3 +119,46 @@ def test_layered_config_files_merge_like_snakemake(tmp_path):
     merged = audit.load_config([str(tmp_path / "base.yaml"), str(tmp_path / "over.yaml")])
     assert merged["training"]["num_seeds"] == 3
     assert merged["training"]["max_evaluations"] == 500  # kept: nested keys merge, as in Snakemake
+
+
+def test_expected_output_that_was_never_made_fails(tree, monkeypatch, capsys):
+    """Defect 3: a partial tree (an interrupted run) fails the audit, each absent output named MISSING."""
+    monkeypatch.setattr(audit, "expected_outputs", lambda *args, **kwargs: [
+        "results/tables/energies.csv", "results/tables/energies.md", "results/tables/ionization.csv",
+        "results/provenance/ionization.json", "logs/outside_the_audited_trees.log"])
+    report = audit.audit(["results"], ["config.yaml"])
+    missing = sorted(f.path for f in report.failures if f.kind == "MISSING")
+    assert missing == ["results/provenance/ionization.json", "results/tables/ionization.csv"]
+    assert report.expected == 4
+    assert cli.main(["audit", "results", "--configfile", "config.yaml"]) == 1
+    assert "MISSING      results/tables/ionization.csv" in capsys.readouterr().out
+
+
+def test_dag_that_cannot_be_listed_is_a_failure(tree, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("invalid config")
+
+    monkeypatch.setattr(audit, "expected_outputs", broken)
+    assert kinds(audit.audit(["results"], ["config.yaml"])) == {"NO-DAG"}
+
+
+def test_repair_removes_the_modified_job_and_only_it(tree, capsys):
+    (tree / "results" / "other.csv").write_text("not ours\n")
+    (tree / "results" / "tables" / "energies.csv").write_text("tampered\n")
+    assert cli.main(["audit", "results", "--repair"]) == 1
+    assert "removed" in capsys.readouterr().out
+    assert not (tree / "results" / "tables" / "energies.csv").exists()
+    assert not (tree / "results" / "tables" / "energies.md").exists()  # same job: remade together
+    assert not (tree / "results" / "provenance" / "tables.json").exists()
+    assert (tree / "results" / "other.csv").exists()  # not a job output: never deleted
+
+
+def test_corrupt_record_is_reported_and_repaired(tree):
+    record = tree / "results" / "provenance" / "tables.json"
+    record.write_text(record.read_text()[:40])
+    report = audit.audit(["results"])
+    corrupt = [f for f in report.failures if f.kind == "CORRUPT"]
+    assert corrupt and corrupt[0].path == "results/provenance/tables.json"
+    assert "results/provenance/tables.json" in corrupt[0].detail
+    audit.repair(report)
+    assert not record.exists()

@@ -89,7 +89,7 @@ def test_wrong_electron_number_is_rejected():
 
 @pytest.mark.slow
 def test_paper_grid_helium_matches_published_value():
-    """physics.md: the two-electron ED reproduces the published He to 4e-9 Ha."""
+    """docs/physics.md: the two-electron ED reproduces the published He to 4e-9 Ha."""
     result = two_electron_ground_state(System("He", [2], [0.0], 2, 0), PAPER_GRID)
     assert result.energy == pytest.approx(-2.2377818497, abs=4e-9)
     assert PAPER_GRID.integrate(result.density) == pytest.approx(2.0, abs=1e-10)

@@ -1,4 +1,4 @@
-"""Hamiltonian pieces against the values of physics.md sections 2-3."""
+"""Hamiltonian pieces against the values of docs/physics.md sections 2-3."""
 
 import numpy as np
 import pytest

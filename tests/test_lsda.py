@@ -1,4 +1,4 @@
-"""LSDA for the exponential interaction: check values of physics.md section 6 and limits."""
+"""LSDA for the exponential interaction: check values of docs/physics.md section 6 and limits."""
 
 import jax
 import jax.numpy as jnp

@@ -77,16 +77,17 @@ def test_float32_network_agrees_with_float64(kind):
     np.testing.assert_allclose(eps32, eps64, rtol=1e-5, atol=1e-6)
 
 
-def test_exponential_smoothing_matches_kernel_matrices():
-    """O(G) cumulative-sum smoothing == h sum_j exp(-|x_i - x_j|/w)/(2w) f_j with explicit matrices."""
-    grid = sksr.Grid(129, 0.3)
+@pytest.mark.parametrize("num_points, spacing", [(129, 0.3), (513, 0.08), (33, 0.25)])
+def test_exponential_smoothing_matches_kernel_matrices(num_points, spacing):
+    """Blocked smoothing == h sum_j exp(-|x_i - x_j|/w)/(2w) f_j with explicit matrices (float64)."""
+    grid = sksr.Grid(num_points, spacing)
     spins = jnp.stack(_densities(grid))
     eta = jnp.asarray([-4.0, -2.0, -0.5, 0.0, 0.7, 2.0, 4.0])
-    fast = nn.exponential_smoothing(spins, eta, grid.coordinates, grid.spacing)
+    fast = nn.exponential_smoothing(spins, eta, grid.spacing)
     dense = jnp.einsum("kij,sj->ski", nn.global_kernels(eta, grid.coordinates, grid.spacing), spins)
-    np.testing.assert_allclose(fast, dense, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(fast, dense, rtol=0, atol=1e-14 * float(jnp.max(dense)))
     # A constant far from the walls is reproduced (the kernel is normalized): check the centre.
-    flat = nn.exponential_smoothing(jnp.ones((1, grid.num_points)), eta, grid.coordinates, grid.spacing)
+    flat = nn.exponential_smoothing(jnp.ones((1, grid.num_points)), eta, grid.spacing)
     widths = np.asarray(nn.global_widths(eta))
     centre = grid.num_points // 2
     # Finite geometric sum: h/(2w) (1 + 2 sum_{m=1}^{M} lam^m), lam = exp(-h/w), M = (G-1)/2.
@@ -95,21 +96,50 @@ def test_exponential_smoothing_matches_kernel_matrices():
     np.testing.assert_allclose(flat[0, :, centre], expected, rtol=1e-10)
 
 
-def test_wide_grid_falls_back_to_dense_kernels_with_the_same_result():
+@pytest.mark.parametrize("grid", [sksr.PAPER_GRID, sksr.Grid(65, 2.0)], ids=["paper", "wide"])
+def test_float32_smoothing_matches_float64_kernels(grid):
+    """float32 smoothing (no overflow even where exp(x/w_min) would be e^640) == float64 dense kernels
+    to float32 rounding, values and gradients with respect to the densities and the widths."""
+    spins = jnp.stack(_densities(grid))
+    eta = jnp.asarray([-4.0, -2.0, -0.5, 0.0, 0.7, 2.0, 4.0])
+    kernels = nn.global_kernels(eta, grid.coordinates, grid.spacing)
+    dense = jnp.einsum("kij,sj->ski", kernels, spins)
+    fast = nn.exponential_smoothing(spins.astype(jnp.float32), eta, grid.spacing)
+    assert fast.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(fast)))
+    scale = float(jnp.max(dense))
+    np.testing.assert_allclose(np.asarray(fast, np.float64), dense, rtol=0, atol=3e-7 * scale)
+    weights = jnp.asarray(np.random.default_rng(1).standard_normal(dense.shape))
+
+    def objective(f, e, smooth):
+        return jnp.sum(weights.astype(f.dtype) * smooth(f, e) ** 2)
+
+    exact = jax.grad(objective, argnums=(0, 1))(
+        spins, eta, lambda f, e: jnp.einsum("kij,sj->ski", nn.global_kernels(e, grid.coordinates, grid.spacing), f)
+    )
+    approx = jax.grad(objective, argnums=(0, 1))(
+        spins.astype(jnp.float32), eta.astype(jnp.float32), lambda f, e: nn.exponential_smoothing(f, e, grid.spacing)
+    )
+    for a, b in zip(approx, exact):
+        np.testing.assert_allclose(np.asarray(a, np.float64), b, rtol=0, atol=2e-6 * float(jnp.max(jnp.abs(b))))
+
+
+def test_global_network_matches_dense_kernels_in_both_precisions():
     spec = nn.NeuralXCSpec("global")
     params = nn.init_params(spec, 1)
-    kernels = tuple(params[k] for k in ("conv_0", "conv_1", "conv_out"))
     n_up, n_dn = _densities()
-    fast = nn.build_xc(spec, params, GRID)
-    assert fast.func is nn._global_eps
-    dense = nn._global_eps_dense(
-        kernels, nn.global_kernels(params["global_eta"], GRID.coordinates, GRID.spacing), n_up, n_dn
-    )
-    np.testing.assert_allclose(fast(n_up, n_dn), dense, rtol=1e-12, atol=1e-15)
-    wide = sksr.Grid(65, 2.0)  # half extent 64 bohr: exp(64 / 0.1) would overflow the O(G) path
-    xc = nn.build_xc(spec, params, wide)
-    assert xc.func is nn._global_eps_dense
-    assert np.all(np.isfinite(xc(*_densities(wide))))
+    smoothing = nn.global_kernels(params["global_eta"], GRID.coordinates, GRID.spacing)
+    for float32, tol in ((False, 1e-12), (True, 1e-5)):
+        spec = nn.NeuralXCSpec("global", network_float32=float32)
+        xc = nn.build_xc(spec, params, GRID)
+        assert xc.func is nn._global_eps
+        dtype = jnp.float32 if float32 else jnp.float64
+        kernels = tuple(params[k].astype(dtype) for k in ("conv_0", "conv_1", "conv_out"))
+        dense = nn._global_eps_dense(kernels, smoothing, n_up, n_dn)
+        np.testing.assert_allclose(xc(n_up, n_dn), dense, rtol=tol, atol=tol * 1e-3)
+    wide = sksr.Grid(65, 2.0)  # half extent 64 bohr: the former cumulative-sum form overflowed here
+    for float32 in (False, True):
+        xc = nn.build_xc(nn.NeuralXCSpec("global", network_float32=float32), params, wide)
+        assert np.all(np.isfinite(xc(*_densities(wide))))
 
 
 def test_gradient_feature_central_and_one_sided():

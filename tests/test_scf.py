@@ -25,7 +25,7 @@ def test_one_electron_exact_functional_reproduces_eigenvalues():
 
 
 def test_lsda_he_and_li_match_published_values():
-    """Self-consistent LSDA, 30 iterations (physics.md section 6): He -2.19634, Li -4.18252."""
+    """Self-consistent LSDA, 30 iterations (docs/physics.md section 6): He -2.19634, Li -4.18252."""
     systems = [atom("He", 2, 2, 0), atom("Li", 3, 3, 1)]
     trajectory = kohn_sham(systems, PAPER_GRID, lsda(), num_iterations=30)
     assert float(trajectory.final_energy[0]) == pytest.approx(-2.19634, abs=2e-5)
@@ -106,15 +106,44 @@ def test_batched_equals_single_system_runs(small_grid):
         assert np.allclose(batched.total_energy[b], single.total_energy[0], atol=1e-12)
 
 
-def test_banded_and_dense_solvers_give_same_trajectory(small_grid):
+@pytest.mark.parametrize("solver", ["banded", "device"])
+def test_banded_and_device_solvers_give_the_dense_trajectory(small_grid, solver):
     systems = [atom("Li", 3, 3, 1), atom("He", 2, 2, 0)]
-    banded = kohn_sham(systems, small_grid, lsda(), num_iterations=5, solver="banded")
+    fast = kohn_sham(systems, small_grid, lsda(), num_iterations=5, solver=solver)
     dense = kohn_sham(systems, small_grid, lsda(), num_iterations=5, solver="dense")
-    assert np.allclose(banded.total_energy, dense.total_energy, atol=1e-11)
-    assert np.allclose(banded.density, dense.density, atol=1e-9)
+    assert np.allclose(fast.total_energy, dense.total_energy, atol=1e-11)
+    assert np.allclose(fast.density, dense.density, atol=1e-9)
 
 
-@pytest.mark.parametrize("solver", ["banded", "dense"])
+def test_unrolled_and_looped_iterations_agree(small_grid):
+    batch = prepare_batch([atom("Li", 3, 3, 1), atom("He", 2, 2, 0)], small_grid)
+    unrolled = run_scf(batch, lsda(), 6)
+    looped = run_scf(batch, lsda(), 6, unroll=1)
+    assert np.allclose(unrolled.total_energy, looped.total_energy, rtol=0, atol=1e-12)
+    assert np.allclose(unrolled.density, looped.density, rtol=0, atol=1e-12)
+
+
+def test_restricted_systems_evaluate_the_functional_once():
+    """batch_xc_energy(_and_potential) == the explicitly symmetrized per-system functions."""
+    from sksr.scf import batch_xc_energy_and_potential, xc_energy_and_potential
+
+    grid = Grid(65, 0.3)
+    x = grid.coordinates
+    up = np.stack([np.exp(-0.5 * x**2), np.exp(-0.3 * (x - 1) ** 2), np.exp(-0.4 * x**2)])
+    dn = np.stack([np.exp(-0.5 * x**2), 0.5 * np.exp(-0.6 * (x + 1) ** 2), np.zeros_like(x)])
+    density = jnp.asarray(np.stack([up, dn], axis=1))  # (3, 2, G): restricted, UKS, fully polarized
+    restricted = (True, False, False)
+    energies, potential = batch_xc_energy_and_potential(lsda(), density, grid.spacing, restricted)
+    for b in range(3):
+        energy, reference = xc_energy_and_potential(lsda(), density[b], grid.spacing)
+        assert np.allclose(energies[b], energy, rtol=0, atol=1e-14)
+        if restricted[b]:  # only the spin average enters the restricted channel
+            assert np.allclose(potential[b].mean(0), reference.mean(0), rtol=0, atol=1e-12)
+        else:
+            assert np.allclose(potential[b], reference, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["banded", "dense", "device"])
 def test_energy_gradient_wrt_functional_parameters_matches_finite_differences(solver):
     """d E_final / d (exchange scale, correlation scale) through K iterations, RKS and UKS."""
     grid = Grid(129, 0.125)

@@ -64,8 +64,11 @@ def test_paper_dag_builds_every_table_and_figure(paper_dry_run):
     counts = job_counts(paper_dry_run)
     assert counts["reference"] == 20
     assert counts["train_seed"] == 3 * 30 and counts["evaluate_seed"] == 3 * 30
-    assert counts["select_seed"] == 3 and counts["baseline"] == 1
+    assert counts["select_seed"] == 3 and counts["baseline"] == 4  # LSDA + the three published models
+    assert counts["alternative_selection"] == 3 * 2 and counts["selection_study"] == 1
     assert counts["tables"] == 1 and counts["figure"] == 5 and counts["all"] == 1
+    for name in ("seeds", "selection_study"):
+        assert f"figures/tables/{name}.csv" in paper_dry_run and f"figures/tables/{name}.md" in paper_dry_run
     for name in ("total_energies", "ionization_potentials", "atomization_energies", "density_losses"):
         for fmt in ("csv", "md", "tex"):
             assert f"figures/tables/{name}.{fmt}" in paper_dry_run
@@ -78,7 +81,8 @@ def test_smoke_config_replaces_paper_config(smoke_dry_run):
     assert counts["reference"] == 6  # not merged with the paper's twenty systems
     assert counts["train_seed"] == 3 * 2
     assert set(counts) == {"reference", "reference_summary", "dataset", "baseline", "train_seed",
-                           "evaluate_seed", "select_seed", "tables", "seed_errors", "figure", "all"}
+                           "evaluate_seed", "select_seed", "tables", "seed_errors", "figure", "all",
+                           "alternative_selection", "selection_study"}
 
 
 @pytest.mark.parametrize(

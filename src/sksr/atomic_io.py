@@ -62,3 +62,71 @@ def atomic_savefig(figure, path: str | os.PathLike, **kwargs) -> None:
     """``figure.savefig`` to ``path`` atomically; the format comes from the file suffix."""
     file_format = Path(path).suffix.lstrip(".") or None
     atomic_write(path, lambda stream: figure.savefig(stream, format=file_format, **kwargs))
+
+
+# ---- readers that name the file on any corruption ------------------------------------------------
+
+
+class CorruptFileError(ValueError):
+    """A file that exists but cannot be read as what it should be (truncated, edited, not npz/JSON).
+
+    The message names the file and says how to have the workflow remake it.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = str(path)
+        super().__init__(
+            f"{self.path}: corrupt or truncated ({reason}); remove it (`sksr audit --repair`) so that the "
+            "next run remakes it"
+        )
+
+
+def _reason(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}".strip()
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """``json.load`` of ``path``; a missing file raises FileNotFoundError, anything unreadable CorruptFileError."""
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    except FileNotFoundError:
+        raise
+    except (ValueError, UnicodeDecodeError, OSError) as error:
+        raise CorruptFileError(path, _reason(error)) from error
+
+
+def read_npz(path: str | os.PathLike) -> dict:
+    """Every array of the npz file ``path`` (read eagerly, pickles refused) as ``{name: ndarray}``.
+
+    A missing file raises FileNotFoundError; a truncated or otherwise unreadable one raises CorruptFileError
+    naming it (a truncated zip can fail when opened or only when a member is read, so all members are read).
+    """
+    import zipfile
+    import zlib
+
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an npz archive")
+        with data:
+            return {name: np.array(data[name]) for name in data.files}
+    except FileNotFoundError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError) as error:
+        raise CorruptFileError(path, _reason(error)) from error
+
+
+def check_readable(path: str | os.PathLike) -> str | None:
+    """Why ``path`` (an .npz or .json file) cannot be read, or None when it reads (other kinds: None)."""
+    suffix = Path(path).suffix
+    try:
+        if suffix == ".npz":
+            read_npz(path)
+        elif suffix == ".json":
+            read_json(path)
+    except CorruptFileError as error:
+        return str(error.__cause__ and _reason(error.__cause__))
+    except FileNotFoundError:
+        return "missing"
+    return None

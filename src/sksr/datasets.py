@@ -17,7 +17,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from sksr.atomic_io import atomic_savez
+from sksr.atomic_io import CorruptFileError, atomic_savez, read_npz
 from sksr.grid import Grid
 from sksr.systems import System
 
@@ -81,8 +81,18 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike) -> None:
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:
-    """Read a dataset file written by ``save_dataset``."""
-    with np.load(path) as data:
+    """Read a dataset file written by ``save_dataset``; any corruption raises CorruptFileError naming it."""
+    data = read_npz(path)
+    try:
         systems = tuple(System.from_dict(d) for d in json.loads(str(data["systems"])))
         grid = Grid.from_dict(json.loads(str(data["grid"])))
-        return Dataset(systems, grid, np.array(data["energies"]), np.array(data["densities"]))
+        energies = np.asarray(data["energies"], dtype=np.float64)
+        densities = np.asarray(data["densities"], dtype=np.float64)
+        if energies.shape != (len(systems),) or densities.shape != (len(systems), grid.num_points):
+            raise ValueError(
+                f"energies {energies.shape} and densities {densities.shape} do not fit {len(systems)} systems "
+                f"on {grid.num_points} points"
+            )
+    except (KeyError, TypeError, ValueError) as error:
+        raise CorruptFileError(path, f"{type(error).__name__}: {error}") from error
+    return Dataset(systems, grid, energies, densities)

@@ -1,4 +1,4 @@
-"""Evaluation: Kohn-Sham predictions of a functional, and the paper's tables (physics.md sections 9-10).
+"""Evaluation: Kohn-Sham predictions of a functional, and the paper's tables (docs/physics.md sections 9-10).
 
 Predictions file (``results/predictions/<method>.npz``, one per method), written by ``save_predictions``:
 
@@ -331,3 +331,72 @@ def seed_error_rows(
         for name, ref in references.items()
     ]
     return pd.DataFrame(rows)
+
+
+SEED_TABLE_COLUMNS = [
+    "model", "seed", "status", "num_evaluations", "selected_evaluation", "validation_loss", "eligible",
+    "selected", "test_mae", "all_mae", "ip_mae", "ae_mae", "test_density_loss", "note",
+]
+"""Columns of the seed table; MAEs in Ha (test_mae: total energies of the test split)."""
+
+
+def error_summary(tables: Mapping[str, pd.DataFrame]) -> dict:
+    """MAEs (Ha) of one method from its ``build_tables`` output: test and all total energies, IPs, AEs,
+    and the mean density loss of the test systems (1/bohr)."""
+    energies = tables["total_energies"]
+    test = energies[energies["split"] == "test"]
+    mean_abs = lambda frame, column: float(np.mean(np.abs(frame[column]))) if len(frame) else np.nan  # noqa: E731
+    return {
+        "test_mae": mean_abs(test, "error"),
+        "all_mae": mean_abs(energies, "error"),
+        "ip_mae": mean_abs(tables["ionization_potentials"], "error"),
+        "ae_mae": mean_abs(tables["atomization_energies"], "error"),
+        "test_density_loss": float(test["density_loss"].mean()) if len(test) else np.nan,
+    }
+
+
+def seed_row(model: str, record: Mapping, summary: Mapping | None, chosen_seed, max_validation_loss: float,
+             note: str = "") -> dict:
+    """One row of the seed table from a seed's run record (run.json) and its error summary (None: failed)."""
+    selected = record.get("selected") or {}
+    loss = selected.get("validation_loss", np.nan)
+    eligible = record.get("status") == "ok" and np.isfinite(loss) and loss < max_validation_loss
+    if record.get("status") != "ok":
+        note = note or str(record.get("failure_reason") or "failed")
+    elif not eligible:
+        note = note or f"validation loss not below {max_validation_loss:g}"
+    row = {
+        "model": model,
+        "seed": int(record["seed"]),
+        "status": record.get("status"),
+        "num_evaluations": record.get("num_evaluations"),
+        "selected_evaluation": selected.get("evaluation"),
+        "validation_loss": loss,
+        "eligible": bool(eligible),
+        "selected": int(record["seed"]) == chosen_seed,
+        "note": note,
+    }
+    row.update(summary or {key: np.nan for key in ("test_mae", "all_mae", "ip_mae", "ae_mae", "test_density_loss")})
+    return row
+
+
+def seed_table_markdown(table: pd.DataFrame) -> str:
+    """The seed table in Markdown (losses in scientific notation, MAEs in mHa)."""
+    view = table.copy()
+    for column in ("test_mae", "all_mae", "ip_mae", "ae_mae"):
+        view[column] = view[column] * 1000.0
+    view = view.rename(columns={c: f"{c} (mHa)" for c in ("test_mae", "all_mae", "ip_mae", "ae_mae")})
+    header = list(view.columns)
+    lines = ["**Every trained seed: status, selected checkpoint, validation loss, errors**", "",
+             "| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    for _, row in view.iterrows():
+        cells = []
+        for column, value in row.items():
+            if column in ("validation_loss", "test_density_loss") and isinstance(value, float):
+                cells.append("-" if np.isnan(value) else f"{value:.3e}")
+            elif isinstance(value, (bool, np.bool_)):
+                cells.append("yes" if value else "")
+            else:
+                cells.append(_format(value) if not isinstance(value, (int, np.integer)) else str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

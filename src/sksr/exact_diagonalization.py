@@ -1,4 +1,4 @@
-"""Exact diagonalization (ED) of the lattice Hamiltonian used by DMRG (physics.md section 4).
+"""Exact diagonalization (ED) of the lattice Hamiltonian used by DMRG (docs/physics.md section 4).
 
     H = sum_{ij,s} t_ij c+_{is} c_{js} + sum_i A n_{i,up} n_{i,dn} + sum_{i<j} A lambda^|i-j| N_i N_j,
     t = T + diag(v_ext),  lambda = exp(-kappa h).
@@ -58,7 +58,7 @@ class LatticeHamiltonian:
 
 
 def lattice_hamiltonian(system: System, grid: Grid) -> LatticeHamiltonian:
-    """The lattice Hamiltonian of ``system`` on ``grid`` (physics.md section 4)."""
+    """The lattice Hamiltonian of ``system`` on ``grid`` (docs/physics.md section 4)."""
     return LatticeHamiltonian(
         hopping=one_electron_hamiltonian(system, grid),
         amplitude=EXPONENTIAL_AMPLITUDE,

@@ -1,4 +1,4 @@
-"""The Kohn-Sham regularizer (KSR) loss (physics.md section 8).
+"""The Kohn-Sham regularizer (KSR) loss (docs/physics.md section 8).
 
 For a batch of B systems and a K-iteration SCF trajectory:
 

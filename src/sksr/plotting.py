@@ -145,27 +145,52 @@ def plot_training_curves(inputs: Mapping, settings: Mapping, methods: Mapping, d
     return fig
 
 
+def _published_test_mae(table: pd.DataFrame, label: str) -> float | None:
+    """Test-split MAE (mHa) of one method of the total-energy table (None when absent)."""
+    part = table[(table["method"] == label) & (table["split"] == "test")]
+    return float(part["error"].abs().mean() * MHA) if len(part) else None
+
+
 def plot_seed_spread(inputs: Mapping, settings: Mapping, methods: Mapping, dpi: int):
-    """Test-set MAE of every seed per model (strip), the selected seed highlighted."""
-    table = pd.read_csv(_as_list(inputs["table"])[0])
-    test = table[table["split"] == "test"]
-    per_seed = (test.assign(abs_error=test["error"].abs() * MHA)
-                .groupby(["model", "seed", "selected"], as_index=False)["abs_error"].mean())
-    models = list(dict.fromkeys(table["model"]))
-    fig, ax = plt.subplots(figsize=(1.8 * len(models) + 2, 3.4), layout="constrained")
+    """Left: test MAE of every seed per model, the selected seed (star), the published model (diamond),
+    chemical accuracy. Right: each seed's validation loss against its test MAE (how well the validation
+    set predicts the test molecules)."""
+    seeds = pd.read_csv(_as_list(inputs["seeds"])[0])
+    energies = pd.read_csv(_as_list(inputs["table"])[0])
+    seeds = seeds[np.isfinite(seeds["test_mae"])].assign(test_mha=lambda f: f["test_mae"] * MHA)
+    models = list(dict.fromkeys(seeds["model"]))
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(1.6 * len(models) + 7.5, 3.8), layout="constrained",
+        gridspec_kw={"width_ratios": [max(1.0, 0.5 * len(models)), 1.4]},
+    )
     rng = np.random.default_rng(0)
     for i, model in enumerate(models):
-        part = per_seed[per_seed["model"] == model]
-        jitter = rng.uniform(-0.12, 0.12, len(part))
-        ax.plot(i + jitter, part["abs_error"], "o", color="0.5", ms=4, alpha=0.7)
+        part = seeds[seeds["model"] == model]
+        color = f"C{i}"
+        jitter = rng.uniform(-0.15, 0.15, len(part))
+        left.plot(i + jitter, part["test_mha"], "o", color=color, ms=4, alpha=0.6)
         chosen = part[part["selected"]]
-        ax.plot([i] * len(chosen), chosen["abs_error"], "*", ms=14, color="C3",
-                label="selected seed" if i == 0 else None)
-    ax.axhline(CHEMICAL_ACCURACY * MHA, color="0.6", ls=":", label="chemical accuracy")
-    ax.set_xticks(range(len(models)), [methods.get(f"sksr-{m}", m) for m in models])
-    ax.set_ylabel("test MAE of total energies (mHa)")
-    ax.set_yscale("log")
-    ax.legend(fontsize=7)
+        left.plot([i] * len(chosen), chosen["test_mha"], "*", ms=15, color="black",
+                  label="selected seed" if i == 0 else None, zorder=4)
+        published = _published_test_mae(energies, methods.get(f"published-{model}", ""))
+        if published is not None:
+            left.plot([i + 0.3], [published], "D", ms=7, mfc="white", mec="black",
+                      label="published model" if i == 0 else None, zorder=4)
+        right.plot(part["validation_loss"], part["test_mha"], "o", color=color, ms=4, alpha=0.7,
+                   label=methods.get(f"sksr-{model}", model))
+        right.plot(chosen["validation_loss"], chosen["test_mha"], "*", ms=15, color="black", zorder=4)
+    for ax in (left, right):
+        ax.axhline(CHEMICAL_ACCURACY * MHA, color="0.5", ls=":", label="chemical accuracy")
+        ax.set_yscale("log")
+    left.set_xticks(range(len(models)), [methods.get(f"sksr-{m}", m) for m in models])
+    left.set_xlim(-0.6, len(models) - 0.4)
+    left.set_ylabel("test-molecule MAE of total energies (mHa)")
+    left.set_title("spread over seeds")
+    left.legend(fontsize=7)
+    right.set_xscale("log")
+    right.set_xlabel("validation loss of the seed's selected checkpoint")
+    right.set_title("does validation predict the test molecules?")
+    right.legend(fontsize=7)
     return fig
 
 

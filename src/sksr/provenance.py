@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import platform
+import signal
 import socket
 import subprocess
 import sys
@@ -31,7 +32,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from sksr.atomic_io import atomic_write_json
+from sksr import interrupts
+from sksr.atomic_io import CorruptFileError, atomic_write_json, check_readable, read_json
 
 RECORD_VERSION = 1
 PROVENANCE_DIRNAME = "provenance"
@@ -205,9 +207,20 @@ def write_record(record: Mapping, path: str | os.PathLike) -> None:
 
 
 def load_record(path: str | os.PathLike) -> dict:
-    """Read a record written by ``write_record``."""
-    with open(path) as handle:
-        return json.load(handle)
+    """Read a record written by ``write_record`` (CorruptFileError naming it if it does not parse)."""
+    record = read_json(path)
+    if not isinstance(record, dict):
+        raise CorruptFileError(path, "not a JSON object")
+    return record
+
+
+def corrupt_input(paths: Iterable[str]) -> CorruptFileError | None:
+    """A CorruptFileError for the first npz/JSON file among ``paths`` (folders expanded) that does not read."""
+    for path in _expand(paths):
+        reason = check_readable(path)
+        if reason not in (None, "missing"):
+            return CorruptFileError(path, reason)
+    return None
 
 
 def _names(files) -> list[str]:
@@ -253,6 +266,29 @@ def snakemake_job(smk, record_output: str = "provenance"):
     logger.propagate = False
     started = time.time()
     context = JobContext(smk, logger)
+    runner = interrupts.watched_runner()
+
+    def runner_lost():
+        # Snakemake is gone (killed, interrupted): stop now, before this job writes anything more; without
+        # a provenance record the job never looks complete, and Snakemake reruns it.
+        logger.error("the Snakemake process %s is gone; stopping this job (it will be rerun)", runner)
+        for stream in (handle, old_err):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(interrupts.LOST_EXIT_STATUS)
+
+    interrupts.watch_runner(runner, runner_lost)
+
+    def terminated(signum, frame):
+        # the runner stops its jobs with SIGTERM (Ctrl-C or kill of the runner): say so, write nothing more
+        logger.error("stopped by signal %d (the run was interrupted); this job will be rerun", signum)
+        for stream in (handle, old_err):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(interrupts.LOST_EXIT_STATUS)
+
+    with contextlib.suppress(ValueError):  # only possible in the main thread
+        signal.signal(signal.SIGTERM, terminated)
     try:
         logger.info("rule %s, wildcards %s", smk.rule, dict(smk.wildcards.items()))
         yield context
@@ -274,10 +310,20 @@ def snakemake_job(smk, record_output: str = "provenance"):
         missing = [p for p, d in record["outputs"].items() if d is None]
         if missing:
             raise FileNotFoundError(f"rule {smk.rule}: outputs not written: {missing}")
+        if not interrupts.runner_alive(runner):
+            runner_lost()
         write_record(record, record_path)
         logger.info("done in %.1f s; provenance in %s", finished - started, record_path)
-    except BaseException:
+    except Exception as error:
         logger.exception("rule %s failed", smk.rule)
+        corrupt = None if isinstance(error, CorruptFileError) else corrupt_input(_names(smk.input))
+        if corrupt:
+            # e.g. a truncated reference read by a library function that does not name its file
+            logger.error("%s", corrupt)
+            raise corrupt from error
+        raise
+    except BaseException:
+        logger.exception("rule %s interrupted", smk.rule)
         raise
     finally:
         sys.stdout, sys.stderr = old_out, old_err

@@ -1,29 +1,36 @@
-"""Training of the neural XC functionals with the KSR loss (physics.md section 8).
+"""Training of the neural XC functionals with the KSR loss (docs/physics.md section 8).
 
-Optimizer: L-BFGS with history 20 -- SciPy's L-BFGS-B (``scipy.optimize.minimize``, no bounds) driven by
-``jax.value_and_grad`` of the jitted loss, as in the published KSR code. Why SciPy and not ``optax.lbfgs``:
+The protocol is the authors' (their published run scripts and logs), and the paper config's defaults:
 
-- the budget is counted in *loss evaluations*; with SciPy every call of the objective is exactly one
-  evaluation, so the budget, the per-evaluation record and "a checkpoint every 10 evaluations" are exact
-  (optax hides a variable number of line-search evaluations inside one jitted update);
-- a non-finite loss stops the seed at the evaluation where it appears, with no NaN propagating through
-  optimizer state;
-- the host round trip per evaluation (a vector of ~1.5k floats) is negligible next to an evaluation
-  (about a second: K SCF iterations forward and backward).
+- **Optimizer**: SciPy L-BFGS-B driven by ``jax.value_and_grad`` of the jitted loss, history 20,
+  ``maxfun = 300`` (``max_evaluations``), ``factr = 1`` (``lbfgs_factr``), ``pgtol = 1e-14``
+  (``lbfgs_pgtol``). SciPy checks ``maxfun`` only between iterations, so a seed normally makes 301
+  evaluations (numbered 0..300) and a few more when the last line search needed extra trials; a seed also
+  stops earlier when the line search stalls. Every call of the objective is exactly one loss evaluation.
+- **Checkpoints**: the parameters of evaluations 0, 10, 20, ... (evaluation 0 is the random
+  initialization; a checkpoint can be a line-search trial point). No extra checkpoint at the end.
+- **Selection**: every checkpoint is evaluated on the validation batch with the training loss (same K,
+  weights); a seed's candidate is its checkpoint with the lowest validation loss. ``select_best_seed``
+  then keeps the seed with the lowest candidate validation loss among the seeds below
+  ``max_validation_loss`` (0.1 in the published runs).
+
+Why SciPy and not ``optax.lbfgs`` for single seeds: the budget and the checkpoints are counted in loss
+evaluations, exactly as the authors counted them (optax hides a variable number of line-search
+evaluations inside one jitted update), and a non-finite loss stops the seed at the evaluation where it
+appears.
+
+**Resume.** Every evaluation (point, loss parts, gradient) is appended to a replay log outside the run
+directory (``replay_dir``; the workflow keeps it under ``results/.checkpoints/``, which Snakemake never
+deletes). A restarted seed runs L-BFGS-B from the start but answers every evaluation the log already
+holds from the log (after checking that the point is bitwise the recorded one), so the resumed trajectory
+is exactly the uninterrupted one; only the evaluations after the interruption are computed. The log is
+deleted once ``run.json`` is written, and ignored when it was written by other settings or data.
 
 Batched seeds (``train_seeds_batched``): each seed keeps its own SciPy L-BFGS-B in its own thread; a
 coordinator waits until every running seed has asked for its next evaluation, evaluates all of them in
 one ``jax.vmap``-ed call (seeds that finished are padded with their last point) and hands the results
 back. Every seed therefore follows exactly the algorithm of a single-seed run; only the floating-point
-rounding of the vmapped evaluation may differ in the last bits from a single-seed run. On CPU this pays
-only with ``network_float32`` (XLA's batched float64 matmul is slow there; see
-benchmarks/README_training.md); with float64 on CPU run one seed per job.
-
-Checkpoints: the parameters of evaluations 10, 20, ... (the point evaluated, which may be a line-search
-trial) and of the last evaluation. Selection: every checkpoint is evaluated on the validation batch with
-the same loss (same K and weights); the run keeps the checkpoint with the lowest validation loss.
-``select_best_seed`` then keeps the seed with the lowest selected validation loss; failed seeds (a
-non-finite training loss, an exception during evaluation, or no finite validation loss) are excluded.
+rounding of the vmapped evaluation may differ in the last bits from a single-seed run.
 
 Files of one run (``out_dir``)::
 
@@ -72,6 +79,7 @@ from sksr.functionals.neural import (
 )
 from sksr.grid import Grid
 from sksr.loss import LossParts, LossSettings, References, ksr_loss
+from sksr.eigensolver import SOLVERS
 from sksr.scf import run_scf
 from sksr.workflow_config import TRAINING_JOB_KEYS
 
@@ -116,27 +124,35 @@ def _check_float(name: str, value, low: float, high: float, low_open: bool = Fal
 class TrainingSettings:
     """Everything that defines a training run besides the model kind, the seed and the data.
 
+    Defaults are the authors' published protocol (docs/physics.md section 8, "The published runs").
+
     Attributes:
-      max_evaluations: budget, number of loss-and-gradient evaluations per seed.
+      max_evaluations: SciPy's ``maxfun``: L-BFGS-B stops at the end of the first iteration after more
+        than this many loss evaluations (300: evaluations 0..300).
       num_iterations: K, SCF iterations in the training (and validation) loss.
       energy_loss_weight: w in ``L = w L_E + (1 - w) L_n``.
       discount: d of the trajectory energy loss.
       kept_iterations: number of final iterations in the energy loss (1 = the last only, as published).
-      checkpoint_every: save parameters every this many evaluations.
-      lbfgs_history: L-BFGS memory (number of correction pairs).
-      network_float32: evaluate the network in float32 (the KS machinery stays float64).
+      checkpoint_every: save parameters at evaluations 0, c, 2c, ...
+      lbfgs_history: L-BFGS memory (number of correction pairs), SciPy ``m``.
+      lbfgs_factr: SciPy ``factr``; stop when the relative loss decrease is below factr * machine eps.
+      lbfgs_pgtol: SciPy ``pgtol``; stop when the largest gradient component is below it.
+      network_float32: evaluate the network in float32 (the KS machinery stays float64), as published.
       self_interaction_gate: add the trainable self-interaction gate to the network.
-      eigensolver: SCF eigensolver, ``"banded"`` (host LAPACK, fastest on CPU) or ``"dense"`` (on device).
+      eigensolver: SCF eigensolver (``sksr.eigensolver``): ``"banded"`` (host LAPACK), ``"dense"``
+        (jnp.linalg.eigh) or ``"device"`` (banded in JAX: no host callback, fastest on CPU, for GPUs).
     """
 
-    max_evaluations: int = 500
+    max_evaluations: int = 300
     num_iterations: int = 10
     energy_loss_weight: float = 0.5
     discount: float = 0.9
     kept_iterations: int = 1
     checkpoint_every: int = 10
     lbfgs_history: int = 20
-    network_float32: bool = False
+    lbfgs_factr: float = 1.0
+    lbfgs_pgtol: float = 1e-14
+    network_float32: bool = True
     self_interaction_gate: bool = False
     eigensolver: str = "banded"
 
@@ -148,14 +164,16 @@ class TrainingSettings:
         _check_int("lbfgs_history", self.lbfgs_history, 1)
         _check_float("energy_loss_weight", self.energy_loss_weight, 0.0, 1.0)
         _check_float("discount", self.discount, 0.0, 1.0, low_open=True)
+        _check_float("lbfgs_factr", self.lbfgs_factr, 0.0, 1e20)
+        _check_float("lbfgs_pgtol", self.lbfgs_pgtol, 0.0, 1e20)
         for name in ("network_float32", "self_interaction_gate"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(
                     f"training setting {name!r} must be true or false, got {getattr(self, name)!r}"
                 )
-        if self.eigensolver not in ("banded", "dense"):
+        if self.eigensolver not in SOLVERS:
             raise ValueError(
-                f"training setting 'eigensolver' must be 'banded' or 'dense', got {self.eigensolver!r}"
+                f"training setting 'eigensolver' must be one of {SOLVERS}, got {self.eigensolver!r}"
             )
         if self.kept_iterations > self.num_iterations:
             raise ValueError(
@@ -327,10 +345,6 @@ class _Problem:
 # Per-seed bookkeeping: evaluation record, checkpoints, stopping rules
 
 
-class _BudgetReached(Exception):
-    pass
-
-
 class _SeedFailed(Exception):
     pass
 
@@ -354,18 +368,107 @@ def environment_record() -> dict:
     }
 
 
-class _SeedRun:
-    """Counts evaluations of one seed, writes its record and checkpoints, enforces budget and finiteness."""
+class ReplayLog:
+    """Append-only log of one seed's evaluations, so that a killed run resumes exactly (module docstring).
 
-    def __init__(self, model_kind, seed, spec, settings, out_dir, log, train_names=()):
+    File ``<dir>/replay.f64``: float64 records ``[loss, energy loss, density loss, wall s, x (P), g (P)]``;
+    ``<dir>/replay.json``: the fingerprint of the run (settings, spec, seed, data) the records belong to.
+    A log with another fingerprint, or a torn last record, is discarded (or truncated) on open.
+    """
+
+    def __init__(self, directory: str | os.PathLike, fingerprint: str, size: int, log: logging.Logger):
+        self.directory = Path(directory)
+        self.path = self.directory / "replay.f64"
+        self.header = self.directory / "replay.json"
+        self.record_length = 4 + 2 * size
+        self.size = size
+        self.log = log
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.records = self._read(fingerprint)
+        self.position = 0
+        self._file = open(self.path, "ab")
+
+    def _read(self, fingerprint: str) -> np.ndarray:
+        """Complete records of a log of this run; anything else is removed."""
+        same_run = self.header.exists() and json.loads(self.header.read_text()).get("fingerprint") == fingerprint
+        if not same_run or not self.path.exists():
+            self.path.unlink(missing_ok=True)
+            atomic_write_json(self.header, {"fingerprint": fingerprint})
+            return np.empty((0, self.record_length))
+        raw = np.fromfile(self.path, dtype=np.float64)
+        complete = len(raw) // self.record_length
+        if complete * self.record_length != len(raw):  # a record torn by the kill
+            with open(self.path, "r+b") as handle:
+                handle.truncate(complete * self.record_length * 8)
+        return raw[: complete * self.record_length].reshape(complete, self.record_length)
+
+    def next(self, x: np.ndarray):
+        """``(LossParts, gradient, wall)`` recorded for the next evaluation if it was at ``x``, else None.
+
+        A point that differs from the recorded one (other code or library) ends the replay: the rest of the
+        log is dropped and evaluations are computed from here on.
+        """
+        if self.position >= len(self.records):
+            return None
+        record = self.records[self.position]
+        if not np.array_equal(record[4 : 4 + self.size], x):
+            self.log.warning(
+                "replay log diverges at evaluation %d; computing from here on", self.position
+            )
+            self._truncate(self.position)
+            return None
+        self.position += 1
+        parts = LossParts(float(record[0]), float(record[1]), float(record[2]))
+        return parts, record[4 + self.size :].copy(), float(record[3])
+
+    def _truncate(self, count: int) -> None:
+        self._file.close()
+        with open(self.path, "r+b") as handle:
+            handle.truncate(count * self.record_length * 8)
+        self.records = self.records[:count]
+        self._file = open(self.path, "ab")
+
+    def append(self, x: np.ndarray, parts: LossParts, gradient: np.ndarray, wall: float) -> None:
+        """Record one computed evaluation (flushed to disk at once)."""
+        row = np.concatenate([[parts.total, parts.energy, parts.density, wall], x, gradient])
+        self._file.write(np.asarray(row, dtype=np.float64).tobytes())
+        self._file.flush()
+        self.position += 1
+
+    def remove(self) -> None:
+        """Delete the log (the run finished and wrote run.json)."""
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+        self.header.unlink(missing_ok=True)
+
+
+def run_fingerprint(model_kind: str, seed: int, spec, settings, train: "_Problem") -> str:
+    """SHA-256 of everything that fixes a seed's trajectory: model, seed, settings, training data."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    digest.update(json.dumps([model_kind, int(seed), spec.to_dict(), settings.to_dict()]).encode())
+    for leaf in jax.tree_util.tree_leaves((train.batch, train.references)):
+        digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
+    return digest.hexdigest()
+
+
+class _SeedRun:
+    """Counts evaluations of one seed, writes its record and checkpoints, checks finiteness.
+
+    Evaluations are numbered from 0 (the initial parameters), as in the authors' logs.
+    """
+
+    def __init__(self, model_kind, seed, spec, settings, out_dir, log, train_names=(), replay=None):
         self.model_kind, self.seed, self.spec, self.settings = model_kind, int(seed), spec, settings
         self.train_names = tuple(train_names)
         self.out_dir = Path(out_dir)
         self.log = log
+        self.replay: ReplayLog | None = replay
         self.label = f"{model_kind} seed {seed}"
         self.count = 0
+        self.replayed = 0
         self.checkpoints: list[tuple[int, float, np.ndarray]] = []  # (evaluation, train loss, vector)
-        self.last: tuple[int, float, np.ndarray] | None = None
         self.best_train: tuple[int, float] | None = None
         self.start = time.perf_counter()
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -394,6 +497,7 @@ class _SeedRun:
         return {
             "first_evaluation_s (includes compilation)": walls[0] if walls else None,
             "median_evaluation_s": float(np.median(walls[1:])) if len(walls) > 1 else None,
+            "replayed_evaluations": self.replayed,
         }
 
     def save_checkpoint(self, evaluation: int, train_loss: float, vector: np.ndarray) -> None:
@@ -411,10 +515,23 @@ class _SeedRun:
         )
         self.checkpoints.append((evaluation, train_loss, np.array(vector)))
 
+    def evaluate(self, evaluate: Callable, x: np.ndarray):
+        """One evaluation at ``x``: from the replay log when it holds it, else computed (and logged)."""
+        replayed = self.replay.next(x) if self.replay is not None else None
+        if replayed is not None:
+            self.replayed += 1
+            return replayed
+        if self.replayed and self.count == self.replayed:
+            self.log.info("%s: resumed, %d evaluations replayed from the log", self.label, self.replayed)
+        parts, gradient, wall = evaluate(x)
+        if self.replay is not None:
+            self.replay.append(x, parts, np.asarray(gradient, dtype=np.float64), wall)
+        return parts, gradient, wall
+
     def record(self, vector: np.ndarray, parts: LossParts, gradient: np.ndarray, wall: float):
-        """Book one evaluation; returns (loss, gradient) for SciPy or raises a stop exception."""
-        self.count += 1
+        """Book evaluation number ``self.count``; returns (loss, gradient) for SciPy or raises _SeedFailed."""
         n = self.count
+        self.count += 1
         gradient_norm = float(np.linalg.norm(gradient))
         elapsed = time.perf_counter() - self.start
         self._csv.writerow(
@@ -430,7 +547,7 @@ class _SeedRun:
         )
         self._csv_file.flush()
         self.log.info(
-            "%s: evaluation %d/%d loss %.6e (energy %.3e, density %.3e) |grad| %.2e %.2fs",
+            "%s: evaluation %d (maxfun %d) loss %.6e (energy %.3e, density %.3e) |grad| %.2e %.2fs%s",
             self.label,
             n,
             self.settings.max_evaluations,
@@ -439,36 +556,34 @@ class _SeedRun:
             parts.density,
             gradient_norm,
             wall,
+            " (replayed)" if n < self.replayed else "",
         )
         if not math.isfinite(parts.total):
             raise _SeedFailed(f"non-finite training loss ({parts.total}) at evaluation {n}")
         if not np.all(np.isfinite(gradient)):
             raise _SeedFailed(f"non-finite gradient at evaluation {n}")
-        self.last = (n, parts.total, np.array(vector))
         if self.best_train is None or parts.total < self.best_train[1]:
             self.best_train = (n, parts.total)
         if n % self.settings.checkpoint_every == 0:
             self.save_checkpoint(n, parts.total, vector)
-        if n >= self.settings.max_evaluations:
-            raise _BudgetReached()
         return parts.total, gradient
-
-    def finish_optimization(self) -> None:
-        """Checkpoint the last evaluation unless it already is one."""
-        if self.last is not None and (not self.checkpoints or self.checkpoints[-1][0] != self.last[0]):
-            self.save_checkpoint(*self.last)
 
 
 def _minimize(evaluate: Callable, x0: np.ndarray, run: _SeedRun) -> tuple[str, str | None]:
-    """SciPy L-BFGS-B on ``evaluate(x) -> (LossParts, gradient, wall)``; returns (status, message)."""
+    """SciPy L-BFGS-B (the authors' settings) on ``evaluate(x) -> (LossParts, gradient, wall)``.
+
+    Returns (status, message): ``"ok"`` when SciPy stopped by itself (maxfun, factr, pgtol or a stalled
+    line search), ``"failed"`` when an evaluation was non-finite or raised.
+    """
 
     def objective(x):
+        x = np.asarray(x, dtype=np.float64)
         try:
-            parts, gradient, wall = evaluate(np.asarray(x, dtype=np.float64))
-        except (_BudgetReached, _SeedFailed):
+            parts, gradient, wall = run.evaluate(evaluate, x)
+        except _SeedFailed:
             raise
         except Exception as error:  # noqa: BLE001 -- an evaluation that raises fails this seed only
-            raise _SeedFailed(f"evaluation {run.count + 1} raised {type(error).__name__}: {error}") from error
+            raise _SeedFailed(f"evaluation {run.count} raised {type(error).__name__}: {error}") from error
         return run.record(x, parts, gradient, wall)
 
     settings = run.settings
@@ -480,18 +595,15 @@ def _minimize(evaluate: Callable, x0: np.ndarray, run: _SeedRun) -> tuple[str, s
             method="L-BFGS-B",
             options=dict(
                 maxcor=settings.lbfgs_history,
-                maxfun=settings.max_evaluations + 1,  # our own counter stops at the budget
-                maxiter=10 * settings.max_evaluations + 10,
-                ftol=0.0,
-                gtol=0.0,
+                maxfun=settings.max_evaluations,
+                ftol=settings.lbfgs_factr * np.finfo(np.float64).eps,
+                gtol=settings.lbfgs_pgtol,
                 maxls=20,
             ),
         )
-    except _BudgetReached:
-        return "ok", f"budget of {settings.max_evaluations} evaluations reached"
     except _SeedFailed as error:
         return "failed", str(error)
-    if run.last is None:
+    if not run.checkpoints:
         return "failed", f"optimizer stopped without a finite evaluation: {result.message}"
     return "ok", f"L-BFGS-B stopped after {run.count} evaluations: {result.message}"
 
@@ -556,6 +668,8 @@ def _validate_and_finish(run: _SeedRun, status, message, valid: _Problem, env: d
             record["selected"] = selected
     record["wall_time_s"] = time.perf_counter() - run.start
     atomic_write_json(run.out_dir / RUN_RECORD, record)
+    if run.replay is not None:
+        run.replay.remove()
     if record["status"] == "ok":
         run.log.info(
             "%s: done, %d evaluations, selected checkpoint %d (validation loss %.6e)",
@@ -600,6 +714,7 @@ def train_seed(
     settings: TrainingSettings,
     out_dir: str | os.PathLike,
     log: logging.Logger | None = None,
+    replay_dir: str | os.PathLike | None = None,
 ) -> dict:
     """Train one seed with L-BFGS, checkpoint, select the best checkpoint on validation; write ``out_dir``.
 
@@ -611,6 +726,8 @@ def train_seed(
       settings: ``TrainingSettings``.
       out_dir: run directory (created); see the module docstring for the files.
       log: logger for progress (default ``logging.getLogger("sksr.training")``).
+      replay_dir: directory of the replay log that makes a killed run resume exactly (None: no log).
+        Keep it outside ``out_dir`` when a workflow deletes ``out_dir`` before a rerun.
 
     Returns:
       The run record (also written to ``out_dir/run.json``); ``status`` is ``"ok"`` or ``"failed"``.
@@ -621,7 +738,13 @@ def train_seed(
     log.info(
         "%s seed %d: %d parameters, devices %s", model_kind, seed, spec.parameter_count, env["jax_devices"]
     )
-    run = _SeedRun(model_kind, seed, spec, settings, out_dir, log, _system_names(train_batch))
+    replay = None
+    if replay_dir is not None:
+        fingerprint = run_fingerprint(model_kind, seed, spec, settings, train)
+        replay = ReplayLog(replay_dir, fingerprint, spec.parameter_count, log)
+        if len(replay.records):
+            log.info("%s seed %d: replay log holds %d evaluations", model_kind, seed, len(replay.records))
+    run = _SeedRun(model_kind, seed, spec, settings, out_dir, log, _system_names(train_batch), replay)
     x0 = flatten_params(spec, init_params(spec, seed))
 
     def evaluate(x):
@@ -630,8 +753,6 @@ def train_seed(
         return parts, gradient, time.perf_counter() - start
 
     status, message = _minimize(evaluate, x0, run)
-    if status == "ok":
-        run.finish_optimization()
     return _validate_and_finish(run, status, message, valid, env)
 
 
@@ -648,12 +769,19 @@ def train_seeds_batched(
     settings: TrainingSettings,
     out_dirs: Sequence[str | os.PathLike],
     log: logging.Logger | None = None,
+    replay_dirs: Sequence[str | os.PathLike] | None = None,
 ) -> list[dict]:
     """Train several seeds in one vmapped evaluation per step (fills a GPU); same files as ``train_seed``.
 
-    Each seed runs its own L-BFGS-B in a thread; a coordinator evaluates all pending points in one batched
-    call. A batched call that raises is redone seed by seed, so one bad seed cannot fail the others.
+    Each seed runs its own SciPy L-BFGS-B (own history, budget, stopping rules, checkpoints and
+    selection, exactly as ``train_seed``) in a thread; a coordinator waits until every running seed has
+    asked for its next point and evaluates them all in one ``jax.vmap``-ed call (seeds that stopped are
+    padded with their last point). A batched call that raises is redone seed by seed, so one bad seed
+    cannot fail the others. With ``replay_dirs`` (one per seed) every seed keeps a replay log and a
+    killed job resumes exactly, as with ``train_seed``: replayed evaluations never reach the device.
     Returns the run records in the order of ``seeds``.
+
+    On a GPU use ``settings.eigensolver = "device"`` so that the whole vmapped SCF stays on the device.
     """
     log = log or LOGGER
     seeds = [int(s) for s in seeds]
@@ -664,9 +792,17 @@ def train_seeds_batched(
     spec, train, valid = _problems(model_kind, train_batch, train_refs, valid_batch, valid_refs, settings)
     env = environment_record()
     log.info("%s seeds %s batched: devices %s", model_kind, seeds, env["jax_devices"])
+    if replay_dirs is not None and len(replay_dirs) != len(seeds):
+        raise ValueError(f"{len(seeds)} seeds but {len(replay_dirs)} replay directories")
+    replays = [None] * len(seeds)
+    if replay_dirs is not None:
+        replays = [
+            ReplayLog(d, run_fingerprint(model_kind, s, spec, settings, train), spec.parameter_count, log)
+            for s, d in zip(seeds, replay_dirs)
+        ]
     runs = [
-        _SeedRun(model_kind, s, spec, settings, d, log, _system_names(train_batch))
-        for s, d in zip(seeds, out_dirs)
+        _SeedRun(model_kind, s, spec, settings, d, log, _system_names(train_batch), replay)
+        for s, d, replay in zip(seeds, out_dirs, replays)
     ]
     x0s = [flatten_params(spec, init_params(spec, s)) for s in seeds]
     requests: queue.Queue = queue.Queue()
@@ -726,8 +862,6 @@ def train_seeds_batched(
         thread.join()
     outcomes = [outcome or ("failed", "optimizer thread ended without a result") for outcome in outcomes]
     finished = [run for run, (status, _) in zip(runs, outcomes) if status == "ok"]
-    for run in finished:
-        run.finish_optimization()
     # Validate every checkpoint of every seed in vmapped chunks of len(seeds) points.
     all_losses = {}
     if finished:
@@ -772,24 +906,64 @@ class SelectionError(RuntimeError):
 
 
 def load_run_record(run_dir: str | os.PathLike) -> dict:
-    """The ``run.json`` of a run directory (SelectionError if the run never finished)."""
+    """The ``run.json`` of a run directory; SelectionError naming the file if it is missing or unreadable."""
     path = Path(run_dir) / RUN_RECORD
     if not path.exists():
-        raise SelectionError(f"{run_dir}: no {RUN_RECORD} (the run did not finish)")
-    return json.loads(path.read_text())
+        raise SelectionError(f"{path}: missing (the run did not finish, or its record was removed)")
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SelectionError(f"{path}: unreadable run record ({error})") from error
+    if not isinstance(record, dict) or "status" not in record or "seed" not in record:
+        raise SelectionError(f"{path}: not a run record (no 'status' or 'seed')")
+    return record
 
 
-def select_best_seed(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.PathLike | None = None) -> dict:
+DEFAULT_MAX_VALIDATION_LOSS = 0.1
+"""Seeds whose selected validation loss is not below this are never selected (the published runs)."""
+
+
+def _candidate_or_reason(run_dir, record: dict, max_validation_loss: float) -> tuple[dict | None, str]:
+    """A run's candidate entry, or None and why it is excluded."""
+    selected = record.get("selected")
+    if record.get("status") != "ok" or not selected:
+        return None, record.get("failure_reason") or "no selected checkpoint"
+    loss = selected.get("validation_loss")
+    if not isinstance(loss, (int, float)) or not math.isfinite(loss):
+        return None, "no finite validation loss"
+    if loss >= max_validation_loss:
+        return None, f"validation loss {loss:.3g} is not below {max_validation_loss:g}"
+    return {
+        "run_dir": str(run_dir),
+        "seed": record["seed"],
+        "model_kind": record["model_kind"],
+        "evaluation": selected["evaluation"],
+        "validation_loss": loss,
+        "train_loss": selected["train_loss"],
+        "num_evaluations": record.get("num_evaluations"),
+        "params": str(Path(run_dir) / selected["params"]),
+    }, ""
+
+
+def select_best_seed(
+    run_dirs: Sequence[str | os.PathLike],
+    out_dir: str | os.PathLike | None = None,
+    max_validation_loss: float = DEFAULT_MAX_VALIDATION_LOSS,
+    require_records: bool = False,
+) -> dict:
     """Pick the run whose selected checkpoint has the lowest validation loss (ties: lowest seed).
 
-    Failed runs (and runs without ``run.json``) are excluded and listed with their reasons. Raises
-    ``SelectionError`` naming every run's reason when no run succeeded. With ``out_dir``, writes
-    ``out_dir/selection.json`` (the returned record) and copies the winner's parameters to
-    ``out_dir/params.npz`` + ``out_dir/params.json``.
+    Runs that failed (non-finite loss, no finite validation loss) or whose loss is not below
+    ``max_validation_loss`` are excluded and listed with their reasons. A run directory without a
+    readable ``run.json`` is excluded too, unless ``require_records`` (the workflow's setting: every
+    seed job finished, so a missing record is damage, not a failed seed), where it raises
+    ``SelectionError`` naming the file. Raises ``SelectionError`` naming every run's reason when no run
+    is left. With ``out_dir``, writes ``out_dir/selection.json`` (the returned record) and copies the
+    winner's parameters to ``out_dir/params.npz`` + ``out_dir/params.json``.
 
     Returns:
       ``{"selected": {seed, run_dir, model_kind, evaluation, validation_loss, train_loss, params},
-      "candidates": [...], "failed": [{run_dir, seed, reason}, ...]}``.
+      "candidates": [...], "failed": [{run_dir, seed, reason}, ...], "max_validation_loss": float}``.
     """
     if len(run_dirs) == 0:
         raise SelectionError("no runs to select from")
@@ -798,29 +972,15 @@ def select_best_seed(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.Pa
         try:
             record = load_run_record(run_dir)
         except SelectionError as error:
+            if require_records:
+                raise
             failed.append({"run_dir": str(run_dir), "seed": None, "reason": str(error)})
             continue
-        selected = record.get("selected")
-        if record.get("status") != "ok" or not selected or not math.isfinite(selected["validation_loss"]):
-            failed.append(
-                {
-                    "run_dir": str(run_dir),
-                    "seed": record.get("seed"),
-                    "reason": record.get("failure_reason") or "no finite validation loss",
-                }
-            )
-            continue
-        candidates.append(
-            {
-                "run_dir": str(run_dir),
-                "seed": record["seed"],
-                "model_kind": record["model_kind"],
-                "evaluation": selected["evaluation"],
-                "validation_loss": selected["validation_loss"],
-                "train_loss": selected["train_loss"],
-                "params": str(Path(run_dir) / selected["params"]),
-            }
-        )
+        candidate, reason = _candidate_or_reason(run_dir, record, max_validation_loss)
+        if candidate is None:
+            failed.append({"run_dir": str(run_dir), "seed": record.get("seed"), "reason": reason})
+        else:
+            candidates.append(candidate)
     if not candidates:
         reasons = "; ".join(f"seed {f['seed']} ({f['run_dir']}): {f['reason']}" for f in failed)
         raise SelectionError(f"every seed failed, nothing to select from {len(run_dirs)} runs: {reasons}")
@@ -828,7 +988,12 @@ def select_best_seed(run_dirs: Sequence[str | os.PathLike], out_dir: str | os.Pa
     if len(kinds) > 1:
         raise SelectionError(f"runs of different model kinds cannot be compared: {sorted(kinds)}")
     best = min(candidates, key=lambda c: (c["validation_loss"], c["seed"]))
-    selection = {"selected": best, "candidates": candidates, "failed": failed}
+    selection = {
+        "selected": best,
+        "candidates": candidates,
+        "failed": failed,
+        "max_validation_loss": max_validation_loss,
+    }
     if out_dir is not None:
         out_dir = Path(out_dir)
         spec, params, metadata = load_params(Path(best["run_dir"]) / BEST_STEM)

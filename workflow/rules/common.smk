@@ -11,6 +11,7 @@ from snakemake.utils import validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
+from sksr import config_files, interrupts  # noqa: E402
 from sksr.provenance import config_slice  # noqa: E402
 from sksr.workflow_config import (  # noqa: E402
     DMRG_JOB_KEYS,
@@ -20,13 +21,21 @@ from sksr.workflow_config import (  # noqa: E402
     result_setting_keys,
 )
 
-# ---- configuration: schema (types, ranges, defaults) then semantics (names fit together) ----------
+# Jobs stop when this Snakemake process is gone (killed, interrupted): see sksr/interrupts.py.
+interrupts.register_runner()
+
+# ---- configuration: schema (types, ranges, defaults) then semantics, all before any job starts ------
+# Every problem is one line prefixed by the file:line that set its key; the semantic check builds the
+# jobs' own settings objects (DMRGSettings, TrainingSettings), so nothing a job would refuse gets past it.
+CONFIG_FILES = [str(p) for p in workflow.overwrite_configfiles] or [
+    config_files.DEFAULT_CONFIGFILE
+]
+_SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+_locate = config_files.load_files(CONFIG_FILES).locate
+config_files.check_config_dict(config, config_files.load_schema(_SCHEMA), _locate)
 validate(config, "../schemas/config.schema.yaml", set_default=True)
-SYSTEMS = check_config(config)
-config["__sksr__"] = {
-    "configfiles": [str(p) for p in workflow.overwrite_configfiles]
-    or ["config/config.yaml"]
-}
+SYSTEMS = check_config(config, locate=_locate)
+config["__sksr__"] = {"configfiles": CONFIG_FILES}
 
 SPLITS = ["train", "validation", "test"]
 SYSTEM_NAMES = list(config["systems"])
@@ -38,6 +47,7 @@ SEEDS = list(
     )
 )
 BASELINES = list(config["evaluation"]["baselines"])
+RULES = list(config["selection"]["alternatives"])  # selection rules beyond the paper
 METHODS = method_labels(
     config
 )  # method id -> label, e.g. "sksr-global" -> "sKSR-global"
@@ -69,7 +79,8 @@ PACKAGE_MODULES = {
     "datasets": ["datasets"],
     "scf": ["eigensolver", "scf", "functionals/__init__", "functionals/lsda"],
     "training": ["functionals/exact", "functionals/neural", "loss", "training"],
-    "evaluation": ["evaluation"],
+    "published": ["functionals/exact", "functionals/neural", "functionals/published"],
+    "evaluation": ["evaluation", "seed_selection"],
     "plotting": ["plotting"],
 }
 
@@ -141,7 +152,10 @@ def figure_files(names=FIGURES):
 
 def all_targets():
     """Every table and figure of the config, and the DMRG summary table (the default target)."""
-    return ["results/references/summary.csv"] + table_files() + figure_files()
+    seeds = ["figures/tables/seeds.csv", "figures/tables/seeds.md"] if MODELS else []
+    if MODELS:
+        seeds += ["figures/tables/selection_study.csv", "figures/tables/selection_study.md"]
+    return ["results/references/summary.csv"] + table_files() + seeds + figure_files()
 
 
 def figure_inputs(wildcards):
@@ -159,7 +173,10 @@ def figure_inputs(wildcards):
                 "results/training/{model}/selection.json", model=MODELS
             ),
         },
-        "seed_spread": {"table": "results/evaluation/seed_errors.csv"},
+        "seed_spread": {
+            "seeds": "figures/tables/seeds.csv",
+            "table": "figures/tables/total_energies.csv",
+        },
         "dmrg_convergence": {
             "references": reference_files(SYSTEM_NAMES, "json"),
             "arrays": reference_files(SYSTEM_NAMES),
@@ -167,3 +184,17 @@ def figure_inputs(wildcards):
     }[wildcards.figure]
     data["code"] = code("evaluation", "plotting", script="figure.py")
     return data
+
+
+def baseline_inputs(wildcards):
+    """Code of a baseline job, plus the parameter files of a published model."""
+    if not wildcards.baseline.startswith("published-"):
+        return {"code": code("scf", "evaluation", script="baseline.py")}
+    name = f"sksr_{wildcards.baseline.removeprefix('published-')}"
+    return {
+        "code": code("scf", "evaluation", "published", script="baseline.py"),
+        "model": [
+            f"src/sksr/functionals/published_models/{name}.{ext}"
+            for ext in ("npz", "json")
+        ],
+    }

@@ -1,4 +1,5 @@
-"""Stage 2: Kohn-Sham datasets (reference energies and densities per split) and the LSDA baseline."""
+"""Stage 2: Kohn-Sham datasets (reference energies and densities per split) and the baselines: LSDA and
+the published sKSR models run through this engine."""
 
 
 rule dataset:
@@ -24,7 +25,7 @@ rule dataset:
 
 rule baseline:
     input:
-        code=code("scf", "evaluation", script="baseline.py"),
+        unpack(baseline_inputs),
     output:
         npz="results/predictions/{baseline}.npz",
         provenance="results/provenance/baseline/{baseline}.json",

@@ -26,6 +26,7 @@ rule tables:
 
 rule seed_errors:
     input:
+        runs=expand("results/training/{model}/seed{seed}", model=MODELS, seed=SEEDS),
         predictions=expand(
             "results/training/{model}/predictions/seed{seed}.npz",
             model=MODELS,
@@ -33,20 +34,80 @@ rule seed_errors:
         ),
         selections=expand("results/training/{model}/selection.json", model=MODELS),
         references=reference_files(SYSTEM_NAMES),
-        code=code("evaluation", script="seed_errors.py"),
+        code=code("evaluation", "training", script="seed_errors.py"),
     output:
         csv="results/evaluation/seed_errors.csv",
+        seeds_csv="figures/tables/seeds.csv",
+        seeds_md="figures/tables/seeds.md",
         provenance="results/provenance/seed_errors.json",
     log:
         "logs/seed_errors/seed_errors.log",
     conda:
         "../../envs/analysis.yaml"
     params:
-        settings=settings("systems", "split", "training.models"),
-        models=MODELS,
-        seeds=SEEDS,
+        settings=settings(
+            "grid",
+            "systems",
+            "split",
+            "atomization_fragments",
+            "ionization_pairs",
+            "selection.max_validation_loss",
+        ),
     script:
         "../scripts/seed_errors.py"
+
+
+rule alternative_selection:
+    input:
+        seeds="figures/tables/seeds.csv",
+        predictions=expand(
+            "results/training/{{model}}/predictions/seed{seed}.npz", seed=SEEDS
+        ),
+        references=reference_files(SYSTEM_NAMES),
+        code=code("evaluation", script="alternative_selection.py"),
+    output:
+        selection="results/training/{model}/selection-{rule}.json",
+        npz="results/predictions/sksr-{model}-{rule}.npz",
+        provenance="results/provenance/alternative_selection/{model}-{rule}.json",
+    log:
+        "logs/alternative_selection/{model}-{rule}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        settings=settings("split.validation", "selection"),
+    script:
+        "../scripts/alternative_selection.py"
+
+
+rule selection_study:
+    input:
+        seeds="figures/tables/seeds.csv",
+        predictions=expand(
+            "results/training/{model}/predictions/seed{seed}.npz",
+            model=MODELS,
+            seed=SEEDS,
+        ),
+        references=reference_files(SYSTEM_NAMES),
+        code=code("evaluation", script="selection_study.py"),
+    output:
+        csv="figures/tables/selection_study.csv",
+        md="figures/tables/selection_study.md",
+        provenance="figures/provenance/selection_study.json",
+    log:
+        "logs/selection_study/selection_study.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        settings=settings(
+            "grid",
+            "systems",
+            "split",
+            "atomization_fragments",
+            "ionization_pairs",
+            "selection",
+        ),
+    script:
+        "../scripts/selection_study.py"
 
 
 rule evaluation:

@@ -1,4 +1,5 @@
-"""Stage 3: neural XC functionals trained with the KS regularizer; one job per (model, seed).
+"""Stage 3: neural XC functionals trained with the KS regularizer; one job per (model, seed), or per
+(model, group of training.seeds_per_job seeds) vmapped into one program (GPUs).
 
 Each seed is evaluated (K = eval_iterations, every system) at its best validation checkpoint; the seed
 with the lowest validation loss becomes the model's prediction. Training needs a GPU on clusters
@@ -6,30 +7,85 @@ with the lowest validation loss becomes the model's prediction. Training needs a
 """
 
 
-rule train_seed:
-    input:
-        train="results/datasets/train.npz",
-        validation="results/datasets/validation.npz",
-        code=code("scf", "datasets", "training", script="train_seed.py"),
-    output:
-        # evaluations.csv, checkpoints/, validation.csv, best.npz|json, run.json (sksr.training)
-        run=directory("results/training/{model}/seed{seed}"),
-        provenance="results/provenance/train_seed/{model}_seed{seed}.json",
-    log:
-        "logs/train_seed/{model}_seed{seed}.log",
-    benchmark:
-        "benchmarks/rules/train_seed/{model}_seed{seed}.tsv"
-    conda:
-        "../../envs/jax.yaml"
-    threads: config["training"]["threads"]
-    resources:
-        mem_mb=config["training"]["mem_mb"],
-        runtime=config["training"]["runtime"],
-        gpu=config["training"]["gpu"],
-    params:
-        settings=settings("grid", "scf.train_iterations", *training_settings()),
-    script:
-        "../scripts/train_seed.py"
+SEEDS_PER_JOB = int(config["training"].get("seeds_per_job", 1))
+COMPILATION_CACHE = "results/.cache/jax"  # persistent XLA cache: one compile per machine and program
+
+
+def seed_groups():
+    """Seeds of a model in groups of training.seeds_per_job (the last group may be smaller)."""
+    return [SEEDS[i : i + SEEDS_PER_JOB] for i in range(0, len(SEEDS), SEEDS_PER_JOB)]
+
+
+def replay_dir(model, seed):
+    """Replay logs survive a failed or killed job (not an output, so never deleted); a rerun resumes
+    the seed exactly from them."""
+    return f"results/.checkpoints/training/{model}/seed{seed}"
+
+
+if SEEDS_PER_JOB == 1:
+
+    rule train_seed:
+        input:
+            train="results/datasets/train.npz",
+            validation="results/datasets/validation.npz",
+            code=code("scf", "datasets", "training", script="train_seed.py"),
+        output:
+            # evaluations.csv, checkpoints/, validation.csv, best.npz|json, run.json (sksr.training)
+            run=directory("results/training/{model}/seed{seed}"),
+            provenance="results/provenance/train_seed/{model}_seed{seed}.json",
+        log:
+            "logs/train_seed/{model}_seed{seed}.log",
+        benchmark:
+            "benchmarks/rules/train_seed/{model}_seed{seed}.tsv"
+        conda:
+            "../../envs/jax.yaml"
+        threads: config["training"]["threads"]
+        resources:
+            mem_mb=config["training"]["mem_mb"],
+            runtime=config["training"]["runtime"],
+            gpu=config["training"]["gpu"],
+        params:
+            settings=settings("grid", "scf.train_iterations", *training_settings()),
+            replay_dir=lambda wildcards: replay_dir(wildcards.model, wildcards.seed),
+            compilation_cache=COMPILATION_CACHE,
+        script:
+            "../scripts/train_seed.py"
+
+else:
+    # One job per (model, group of seeds), vmapped into one program: on a GPU, num_seeds seeds per job
+    # (one job per model) with eigensolver: device keeps the whole SCF of every seed on the device.
+    for _group in seed_groups():
+
+        rule:
+            name:
+                f"train_seeds_{_group[0]}_{_group[-1]}"
+            input:
+                train="results/datasets/train.npz",
+                validation="results/datasets/validation.npz",
+                code=code("scf", "datasets", "training", script="train_seeds.py"),
+            output:
+                runs=[directory(f"results/training/{{model}}/seed{s}") for s in _group],
+                provenance=f"results/provenance/train_seeds/{{model}}_seeds{_group[0]}-{_group[-1]}.json",
+            log:
+                f"logs/train_seeds/{{model}}_seeds{_group[0]}-{_group[-1]}.log",
+            benchmark:
+                f"benchmarks/rules/train_seeds/{{model}}_seeds{_group[0]}-{_group[-1]}.tsv"
+            conda:
+                "../../envs/jax.yaml"
+            threads: config["training"]["threads"]
+            resources:
+                mem_mb=config["training"]["mem_mb"],
+                runtime=config["training"]["runtime"],
+                gpu=config["training"]["gpu"],
+            params:
+                settings=settings("grid", "scf.train_iterations", *training_settings()),
+                seeds=list(_group),
+                replay_dirs=lambda wildcards, group=_group: [
+                    replay_dir(wildcards.model, s) for s in group
+                ],
+                compilation_cache=COMPILATION_CACHE,
+            script:
+                "../scripts/train_seeds.py"
 
 
 rule evaluate_seed:
@@ -71,7 +127,9 @@ rule select_seed:
     conda:
         "../../envs/analysis.yaml"
     params:
-        settings=settings("training.num_seeds", "training.first_seed"),
+        settings=settings(
+            "training.num_seeds", "training.first_seed", "selection.max_validation_loss"
+        ),
     script:
         "../scripts/select_seed.py"
 

@@ -1,4 +1,8 @@
-"""Rule baseline: Kohn-Sham with a fixed functional (LSDA) on every system -> results/predictions/."""
+"""Rule baseline: Kohn-Sham with a fixed functional on every system -> results/predictions/<baseline>.npz.
+
+Baselines: ``lsda`` (the exponential-interaction LSDA) and ``published-lsda|gga|global`` (the authors'
+published sKSR parameters, sksr.functionals.published, run through this engine).
+"""
 
 import sys
 from pathlib import Path
@@ -10,15 +14,22 @@ from sksr.provenance import snakemake_job  # noqa: E402
 with snakemake_job(snakemake) as job:  # noqa: F821
     from sksr.evaluation import predict, save_predictions
     from sksr.functionals.lsda import lsda
+    from sksr.functionals.neural import build_xc
+    from sksr.functionals.published import load_published, published_name
     from sksr.grid import Grid
     from sksr.systems import System
 
-    functionals = {"lsda": lsda}
-    baseline = snakemake.wildcards.baseline  # noqa: F821
+    smk = snakemake  # noqa: F821
+    baseline = smk.wildcards.baseline
     grid = Grid.from_dict(job.settings["grid"])
     systems = [System.from_dict(spec, name=n) for n, spec in job.settings["systems"].items()]
-    xc = functionals[baseline]()
+    if baseline == "lsda":
+        xc = lsda()
+    else:
+        spec, params, metadata = load_published(published_name(baseline))
+        xc = build_xc(spec, params, grid)
+        job.extra["published_model"] = metadata
     predictions = predict(systems, grid, xc, job.settings["scf.eval_iterations"])
-    save_predictions(snakemake.output.npz, predictions, method=baseline)  # noqa: F821
+    save_predictions(smk.output.npz, predictions, method=baseline)
     for name, energy in zip(predictions["names"], predictions["energies"][:, -1]):
         job.log.info("%s: E = %.10f Ha", name, energy)

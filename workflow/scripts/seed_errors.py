@@ -1,4 +1,9 @@
-"""Rule seed_errors: every seed's test errors -> results/evaluation/seed_errors.csv (seed-spread figure)."""
+"""Rule seed_errors: every seed of every model accounted for.
+
+-> results/evaluation/seed_errors.csv (per-system total-energy errors of every usable seed), and
+   figures/tables/seeds.csv|md (one row per seed: status, evaluations, selected checkpoint, validation
+   loss, eligibility for selection, test / all / IP / AE MAEs).
+"""
 
 import sys
 from pathlib import Path
@@ -12,21 +17,56 @@ with snakemake_job(snakemake) as job:  # noqa: F821
 
     import pandas as pd
 
-    from sksr.evaluation import load_predictions, prediction_ok, load_reference_arrays, seed_error_rows, split_of
     from sksr.atomic_io import atomic_write_text
+    from sksr.evaluation import (
+        SEED_TABLE_COLUMNS,
+        build_tables,
+        error_summary,
+        failure_reason,
+        load_predictions,
+        load_reference_arrays,
+        prediction_ok,
+        seed_error_rows,
+        seed_row,
+        seed_table_markdown,
+        split_of,
+    )
+    from sksr.systems import System
+    from sksr.training import load_run_record
 
     smk = snakemake  # noqa: F821
+    settings = job.settings
+    systems = {n: System.from_dict(spec, name=n) for n, spec in settings["systems"].items()}
     references = {Path(p).stem: load_reference_arrays(p) for p in smk.input.references}
-    splits = split_of(job.settings["split"])
-    frames = []
-    for model in smk.params.models:
-        with open(f"results/training/{model}/selection.json") as handle:
-            chosen = json.load(handle)["selected"]["seed"]
-        for seed in smk.params.seeds:
-            path = f"results/training/{model}/predictions/seed{seed}.npz"
-            if not prediction_ok(path):
-                continue
-            predictions = load_predictions(path)
-            frames.append(seed_error_rows(model, seed, predictions, references, splits, seed == chosen))
-    table = pd.concat(frames, ignore_index=True)
-    atomic_write_text(smk.output.csv, table.to_csv(index=False, float_format="%.10g"))
+    splits = split_of(settings["split"])
+    max_loss = settings["selection.max_validation_loss"]
+    chosen = {Path(p).parent.name: json.loads(Path(p).read_text())["selected"]["seed"] for p in smk.input.selections}
+    predictions = {(Path(p).parents[1].name, int(Path(p).stem.removeprefix("seed"))): p for p in smk.input.predictions}
+    frames, rows = [], []
+    for run_dir in smk.input.runs:
+        model, seed = Path(run_dir).parent.name, int(Path(run_dir).name.removeprefix("seed"))
+        record = load_run_record(run_dir)
+        path = predictions[(model, seed)]
+        summary, note = None, ""
+        if prediction_ok(path):
+            values = load_predictions(path)
+            frames.append(seed_error_rows(model, seed, values, references, splits, seed == chosen[model]))
+            tables = build_tables(
+                {model: values}, references, systems, settings["split"], settings["atomization_fragments"],
+                settings["ionization_pairs"], settings["grid"]["spacing"],
+            )
+            summary = error_summary(tables)
+        elif record.get("status") == "ok":
+            note = failure_reason(path)
+        rows.append(seed_row(model, record, summary, chosen[model], max_loss, note))
+    errors = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    atomic_write_text(smk.output.csv, errors.to_csv(index=False, float_format="%.10g"))
+    table = pd.DataFrame(rows, columns=SEED_TABLE_COLUMNS)
+    atomic_write_text(smk.output.seeds_csv, table.to_csv(index=False, float_format="%.10g"))
+    atomic_write_text(smk.output.seeds_md, seed_table_markdown(table))
+    for model, part in table.groupby("model", sort=False):
+        job.log.info(
+            "%s: %d seeds, %d ok, %d eligible; test MAE min/median/max %.2f/%.2f/%.2f mHa",
+            model, len(part), int((part["status"] == "ok").sum()), int(part["eligible"].sum()),
+            1000 * part["test_mae"].min(), 1000 * part["test_mae"].median(), 1000 * part["test_mae"].max(),
+        )

@@ -1,4 +1,5 @@
-"""Rule select_seed: the seed with the lowest validation loss -> selection.json + the model's predictions."""
+"""Rule select_seed: the seed with the lowest validation loss below selection.max_validation_loss
+-> selection.json + the model's predictions."""
 
 import sys
 from pathlib import Path
@@ -17,7 +18,14 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     from sksr.training import select_best_seed
 
     smk = snakemake  # noqa: F821
-    selection = select_best_seed(list(smk.input.runs))
+    # Every seed job finished, so a missing or unreadable run.json is damage: fail naming it.
+    selection = select_best_seed(
+        list(smk.input.runs),
+        max_validation_loss=job.settings["selection.max_validation_loss"],
+        require_records=True,
+    )
+    for excluded in selection["failed"]:
+        job.log.warning("seed %s excluded: %s", excluded["seed"], excluded["reason"])
     seed = selection["selected"]["seed"]
     by_seed = {int(Path(p).stem.removeprefix("seed")): p for p in smk.input.predictions}
     if not prediction_ok(by_seed[seed]):

@@ -1,4 +1,4 @@
-"""LSDA for the exponential interaction (physics.md section 6; Baker et al., PRB 91, 235141 (2015)).
+"""LSDA for the exponential interaction (docs/physics.md section 6; Baker et al., PRB 91, 235141 (2015)).
 
 With ``y = pi n / kappa``:
 - exchange per particle of the unpolarized gas ``eps_x = (A / 2 pi) [ln(1 + y^2)/y - 2 arctan(y)]``,

@@ -1,4 +1,4 @@
-"""Neural exchange-correlation functionals of the sKSR paper (physics.md section 7).
+"""Neural exchange-correlation functionals of the sKSR paper (docs/physics.md section 7).
 
 Three networks map the spin densities ``(n_up, n_dn)`` on the grid (1/bohr, shape (G,) each) to the XC
 energy per electron ``eps_xc`` (Ha, shape (G,)); ``E_xc = h sum_i n_i eps_xc,i``:
@@ -21,13 +21,12 @@ Hartree potential of the total density and a trainable width ``w = exp(si_log_wi
 parameter; initial ``w = 1``). For one electron it makes ``E_xc = -E_H`` exactly.
 
 Precision. Parameters are always stored and optimized in float64. ``network_float32=True`` evaluates the
-network layers (weights, features, activations) in float32 and casts ``eps_xc`` back to float64, as the
-published code did; the Kohn-Sham machinery and the global smoothing stay float64 either way. The default
-is float64 everywhere: a single-seed evaluation on CPU is only ~1.4x faster in float32 (see
-benchmarks/README_training.md), float32 rounding in ``v_xc`` (~1e-7 relative) adds noise to the loss and
-gradient that L-BFGS line searches feel once the loss is small, and gradient checks against finite
-differences need float64. Use float32 for vmapped seeds on CPU (XLA's float64 batched matmul is slow
-there) and on accelerators, where it pays.
+whole network in float32 -- inputs, weights, the global smoothing (a blocked exponential filter that
+cannot overflow, ``exponential_smoothing``), activations -- and casts ``eps_xc`` back to float64, as the
+published runs did (docs/physics.md section 8); the Kohn-Sham machinery stays float64. ``network_float32=False``
+runs the same code in float64 (gradient checks against finite differences need it). float32 is faster
+on CPU and on accelerators (benchmarks/README_training.md); its rounding in ``v_xc`` (~1e-7 relative) is
+noise in the loss and gradient that L-BFGS line searches feel only once the loss is very small.
 
 Parameters are a flat ``dict[str, Array]`` (a pytree; sorted keys fix the flattening order). The ``xc``
 callable for the SCF is a ``jax.tree_util.Partial`` of a module-level function whose leaves are the
@@ -48,13 +47,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.tree_util import Partial
 
-from sksr.atomic_io import atomic_savez, atomic_write_json
+from sksr.atomic_io import CorruptFileError, atomic_savez, atomic_write_json, read_json, read_npz
 from sksr.functionals.exact import self_interaction_eps_xc
 from sksr.grid import Grid
 from sksr.hamiltonian import interaction_matrix
 
 MODEL_KINDS = ("lsda", "gga", "global")
-PUBLISHED_PARAMETER_COUNTS = {"lsda": 560, "gga": 576, "global": 1559}
 HIDDEN_CHANNELS = 16
 NUM_GLOBAL_WIDTHS = 7
 GLOBAL_MIN_WIDTH = 0.1  # bohr
@@ -88,8 +86,8 @@ class NeuralXCSpec:
 
     @property
     def parameter_count(self) -> int:
-        """Number of trainable scalars (560 / 576 / 1559, plus 1 with the gate)."""
-        return PUBLISHED_PARAMETER_COUNTS[self.kind] + int(self.self_interaction_gate)
+        """Number of trainable scalars, counted from ``parameter_shapes`` (the paper: 560 / 576 / 1559)."""
+        return int(sum(np.prod(shape, dtype=int) for shape in parameter_shapes(self).values()))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -133,21 +131,26 @@ def count_parameters(params: Mapping[str, Any]) -> int:
     return int(sum(np.size(v) for v in params.values()))
 
 
-def _glorot_normal(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    """Glorot (Xavier) normal init for a dense (in, out) or conv (width, in, out) kernel."""
-    receptive = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
-    fan_in, fan_out = shape[-2] * receptive, shape[-1] * receptive
-    std = np.sqrt(2.0 / (fan_in + fan_out))
-    return std * jax.random.normal(key, shape, dtype=jnp.float64)
+GLOBAL_ETA_INIT_STD = 0.01  # eta ~ N(0, 0.01^2): every width starts near 1.24 bohr (published runs)
+
+
+def he_normal_kernel(key: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """He-normal init of a dense (in, out) or conv (width, in, out) kernel, as in the published runs.
+
+    Truncated normal (at two standard deviations, rescaled to keep the variance) with variance
+    ``2 / fan_in``, ``fan_in = in * width`` (JAX's ``he_normal`` with the input axis -2). float64.
+    """
+    initializer = jax.nn.initializers.he_normal(in_axis=-2, out_axis=-1, dtype=jnp.float64)
+    return initializer(key, shape)
 
 
 def init_params(spec: NeuralXCSpec, seed: int) -> _Params:
     """Initial parameters for ``spec``; the integer ``seed`` fixes them (bitwise on a given platform).
 
-    Kernels: Glorot normal, one independent key per parameter name (sorted names). ``global_eta``:
-    evenly spaced in [-3, 3] (initial widths 0.21 ... 2.27 bohr, a multi-scale start; not random).
-    ``si_log_width``: 0 (w = 1). All float64. Threefry keys make the numbers the same on every
-    platform; they may change with the JAX version (pinned in pyproject.toml).
+    The published runs' initialization (docs/physics.md section 8): bias-free kernels He-normal
+    (``he_normal_kernel``), global widths ``eta ~ N(0, 0.01^2)``; ``si_log_width`` = 0 (gate width
+    w = 1). One independent key per parameter name (sorted names) from ``PRNGKey(seed)``. Threefry keys
+    make the numbers the same on every platform; they may change with the JAX version (pinned).
     """
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
@@ -156,13 +159,11 @@ def init_params(spec: NeuralXCSpec, seed: int) -> _Params:
     params = {}
     for key, name in zip(keys, sorted(shapes)):
         if name == "global_eta":
-            params[name] = jnp.linspace(-3.0, 3.0, NUM_GLOBAL_WIDTHS, dtype=jnp.float64)
+            params[name] = GLOBAL_ETA_INIT_STD * jax.random.normal(key, shapes[name], dtype=jnp.float64)
         elif name == "si_log_width":
             params[name] = jnp.zeros((), dtype=jnp.float64)
         else:
-            params[name] = _glorot_normal(key, shapes[name])
-    count = count_parameters(params)
-    assert count == spec.parameter_count, (spec, count)
+            params[name] = he_normal_kernel(key, shapes[name])
     return params
 
 
@@ -194,35 +195,71 @@ def global_kernels(eta: jax.Array, coordinates: np.ndarray, spacing: float) -> j
     return spacing * jnp.exp(-distance[None] / widths) / (2.0 * widths)
 
 
-_MAX_EXPONENT = 600.0  # exp(600) ~ 1e260 < float64 max; beyond it the O(G) smoothing would overflow
+SMOOTHING_BLOCK = 16  # grid points per block of the blocked exponential smoothing
 
 
-def exponential_smoothing(spins: jax.Array, eta: jax.Array, coordinates, spacing) -> jax.Array:
-    """``(g_k * f)_i = h sum_j exp(-|x_i - x_j| / w_k) / (2 w_k) f_j`` in O(G), float64.
-
-    Splits the sum into ``j <= i`` and ``j > i``, where the kernel factorizes,
-    ``exp(-|x_i - x_j|/w) = exp(-x_i/w) exp(x_j/w)`` (resp. with signs swapped), so two cumulative sums
-    replace the (7, G, G) matrix product (about 100x faster forward and backward on the paper grid, and
-    no G x G cotangents). Every term of a partial sum is dominated by its last one, so the error stays
-    at rounding level relative to ``max |f|``. Needs ``max |x| / w_min`` below ~600 (``build_xc`` falls
-    back to ``global_kernels`` otherwise).
+def _smoothing_operators(step, block: int, num_blocks: int, dtype):
+    """Blocked exponential-filter operators for decay ``a_k = exp(-step_k)`` per grid step, entries <= 1.
 
     Args:
-      spins: (S, G) densities, 1/bohr.
-      eta: (7,) width logits.
-      coordinates: (G,) grid points x_i, bohr, centred on 0.
-      spacing: h, bohr.
+      step: (7,) h / w_k.
+      block, num_blocks: b and n_b (static).
     Returns:
-      (S, 7, G) smoothed densities, 1/bohr.
+      within: (b, 7 b + 14) ``[a^|t-s| for each k | a^(b-1-t) | a^t]``, one matrix for one product;
+      carry: (7, n_b, n_b) ``a^(b (B - 1 - B'))`` for B' < B, else 0;
+      to_left, to_right: (7, b) ``a^(t+1)`` and ``a^(b-t)``.
     """
-    widths = global_widths(eta)[:, None]  # (7, 1)
-    x = jnp.asarray(coordinates)
-    rising, falling = jnp.exp(x / widths), jnp.exp(-x / widths)  # (7, G)
-    f = spins[:, None, :]  # (S, 1, G)
-    up_to_i = falling * jnp.cumsum(rising * f, axis=-1)  # sum_{j <= i}
-    weighted = falling * f
-    beyond_i = rising * (jnp.flip(jnp.cumsum(jnp.flip(weighted, -1), axis=-1), -1) - weighted)  # sum_{j > i}
-    return spacing * (up_to_i + beyond_i) / (2.0 * widths)
+    k = step.shape[0]
+    step = step[:, None]
+    t = jnp.arange(block, dtype=dtype)
+    inside = jnp.exp(-step[:, :, None] * jnp.abs(t[:, None] - t[None, :]))  # (7, b, b)
+    to_end, from_start = jnp.exp(-step * (block - 1 - t)), jnp.exp(-step * t)  # (7, b)
+    within = jnp.concatenate([inside.transpose(1, 0, 2).reshape(block, k * block), to_end.T, from_start.T], 1)
+    blocks = jnp.arange(num_blocks, dtype=dtype)
+    gap = blocks[:, None] - 1.0 - blocks[None, :]  # B - 1 - B'
+    carry = jnp.where(gap >= 0, jnp.exp(-step[:, :, None] * block * jnp.maximum(gap, 0.0)), 0.0)
+    return within, carry, jnp.exp(-step * (t + 1)), jnp.exp(-step * (block - t))
+
+
+def exponential_smoothing(spins: jax.Array, eta: jax.Array, spacing, block: int = SMOOTHING_BLOCK) -> jax.Array:
+    """``(g_k * f)_i = h sum_j exp(-|x_i - x_j| / w_k) / (2 w_k) f_j`` in O(G b), in the dtype of ``spins``.
+
+    A blocked two-sided exponential filter: with ``a_k = exp(-h / w_k)`` the kernel is ``a_k^|i - j|``.
+    The grid is cut into blocks of ``b`` points (zero padded at the right end); inside a block the
+    (b, b) matrix ``a^|t - s|`` acts directly, and the blocks to the left (right) of a block enter
+    through one number per block, their sum weighted to the block edge, propagated by a (n_b, n_b)
+    matrix of powers ``a^(b m)``. Every factor is a power of ``a <= 1``, so nothing overflows in float32
+    or float64 on any grid (the earlier cumulative-sum form needed ``exp(x / w)`` up to e^205 on the paper
+    grid); the result agrees with the dense kernels (``global_kernels``) to the rounding of the dtype.
+    Forward and backward are a few small matrix products (about 10x cheaper than the dense (7, G, G)
+    product in its second derivative, and 2x cheaper than cumulative sums, which XLA CPU lowers to
+    O(G^2) reduce-windows).
+
+    Args:
+      spins: (S, G) densities, 1/bohr (float32 or float64).
+      eta: (7,) width logits (cast to the dtype of ``spins``).
+      spacing: h, bohr.
+      block: b, points per block (static).
+    Returns:
+      (S, 7, G) smoothed densities, 1/bohr, dtype of ``spins``.
+    """
+    dtype = spins.dtype
+    s, g = spins.shape
+    num_blocks = -(-g // block)
+    widths = global_widths(jnp.asarray(eta).astype(dtype))  # (7,)
+    k = widths.shape[0]
+    step = jnp.asarray(spacing, dtype) / widths
+    within, carry, to_left, to_right = _smoothing_operators(step, block, num_blocks, dtype)
+    f = jnp.pad(spins, ((0, 0), (0, num_blocks * block - g))).reshape(s * num_blocks, block)
+    product = f @ within  # (S n_b, 7 b + 14)
+    inside = product[:, : k * block].reshape(s, num_blocks, k, block)
+    edge_right = product[:, k * block : k * block + k].reshape(s, num_blocks, k)  # weighted to block end
+    edge_left = product[:, k * block + k :].reshape(s, num_blocks, k)  # weighted to block start
+    from_left = jnp.einsum("kBC,sCk->sBk", carry, edge_right)  # blocks B' < B, weighted to B's start - 1
+    from_right = jnp.einsum("kCB,sCk->sBk", carry, edge_left)  # blocks B' > B, weighted to B's end + 1
+    total = inside + to_left * from_left[..., None] + to_right * from_right[..., None]  # (S, n_b, 7, b)
+    total = total.transpose(0, 2, 1, 3).reshape(s, k, num_blocks * block)[:, :, :g]
+    return (jnp.asarray(spacing, dtype) / (2.0 * widths))[None, :, None] * total
 
 
 def density_gradient_feature(n_total: jax.Array, spacing) -> jax.Array:
@@ -266,42 +303,45 @@ def _conv_same(x: jax.Array, kernel: jax.Array) -> jax.Array:
 
 
 def _lsda_eps(kernels, n_up, n_dn):
-    """sKSR-LSDA: eps (G,) from n_up, n_dn (G,)."""
+    """sKSR-LSDA: eps (G,) from n_up, n_dn (G,); computed in the kernels' dtype, returned in n_up's."""
     dtype = kernels[0].dtype
     features = jnp.stack([n_up, n_dn], axis=-1).astype(dtype)
     return _pointwise_mlp(kernels, features).astype(n_up.dtype)
 
 
 def _gga_eps(kernels, spacing, n_up, n_dn):
-    """sKSR-GGA: eps (G,) from n_up, n_dn and |dn/dx|/2 of the total density."""
+    """sKSR-GGA: eps (G,) from n_up, n_dn and |dn/dx|/2 of the total density (all in the kernels' dtype)."""
     dtype = kernels[0].dtype
-    gradient = density_gradient_feature(n_up + n_dn, spacing)
-    features = jnp.stack([n_up, n_dn, gradient], axis=-1).astype(dtype)
+    up, dn = n_up.astype(dtype), n_dn.astype(dtype)
+    gradient = density_gradient_feature(up + dn, jnp.asarray(spacing, dtype))
+    features = jnp.stack([up, dn, gradient], axis=-1)
     return _pointwise_mlp(kernels, features).astype(n_up.dtype)
 
 
-def _global_network(conv_kernels, spins, smoothed, out_dtype):
-    """Convolutional head of sKSR-global: spins (2, G), smoothed (2, 7, G) -> eps (G,)."""
+def _global_network(conv_kernels, spins, smoothed):
+    """Convolutional head of sKSR-global: spins (2, G), smoothed (2, 7, G) -> eps (G,), kernels' dtype."""
     dtype = conv_kernels[0].dtype
     channels = jnp.concatenate([spins, smoothed.reshape(2 * NUM_GLOBAL_WIDTHS, -1)], axis=0).T.astype(dtype)
     conv_0, conv_1, conv_out = conv_kernels
     x = jax.nn.silu(_conv_same(channels, conv_0))
     x = jax.nn.silu(_conv_same(x, conv_1))
-    return _output_eps((x @ conv_out)[:, 0]).astype(out_dtype)
+    return _output_eps((x @ conv_out)[:, 0])
 
 
-def _global_eps(conv_kernels, eta, coordinates, spacing, n_up, n_dn):
-    """sKSR-global, O(G) smoothing (always float64): eps (G,)."""
-    spins = jnp.stack([n_up, n_dn])  # (2, G)
-    smoothed = exponential_smoothing(spins, eta, coordinates, spacing)  # (2, 7, G)
-    return _global_network(conv_kernels, spins, smoothed, n_up.dtype)
+def _global_eps(conv_kernels, eta, spacing, n_up, n_dn):
+    """sKSR-global: eps (G,). Smoothing and network in the kernels' dtype (float32 or float64)."""
+    dtype = conv_kernels[0].dtype
+    spins = jnp.stack([n_up, n_dn]).astype(dtype)  # (2, G)
+    smoothed = exponential_smoothing(spins, eta, spacing)  # (2, 7, G)
+    return _global_network(conv_kernels, spins, smoothed).astype(n_up.dtype)
 
 
 def _global_eps_dense(conv_kernels, smoothing, n_up, n_dn):
-    """sKSR-global with the (7, G, G) kernel matrices (grids too wide for the O(G) smoothing)."""
-    spins = jnp.stack([n_up, n_dn])  # (2, G)
-    smoothed = jnp.einsum("kij,sj->ski", smoothing, spins)  # (2, 7, G)
-    return _global_network(conv_kernels, spins, smoothed, n_up.dtype)
+    """sKSR-global with explicit (7, G, G) kernel matrices ``smoothing`` (reference for tests)."""
+    dtype = conv_kernels[0].dtype
+    spins = jnp.stack([n_up, n_dn]).astype(dtype)  # (2, G)
+    smoothed = jnp.einsum("kij,sj->ski", smoothing.astype(dtype), spins)  # (2, 7, G)
+    return _global_network(conv_kernels, spins, smoothed).astype(n_up.dtype)
 
 
 def _gated_eps(log_width, spacing, weighted_interaction, network_xc, n_up, n_dn):
@@ -315,9 +355,9 @@ def _gated_eps(log_width, spacing, weighted_interaction, network_xc, n_up, n_dn)
 def build_xc(spec: NeuralXCSpec, params: Mapping[str, jax.Array], grid: Grid) -> Partial:
     """The ``xc(n_up, n_dn) -> eps_xc`` callable for the SCF, a ``Partial`` whose leaves carry ``params``.
 
-    Differentiable (and jittable) with respect to ``params``; call it inside the loss function. The
-    global smoothing runs in O(G) float64 (``exponential_smoothing``) unless the grid is too wide for it,
-    then with (7, G, G) kernel matrices built here (``global_kernels``).
+    Differentiable (and jittable) with respect to ``params``; call it inside the loss function. With
+    ``spec.network_float32`` the whole network (inputs, weights, the global smoothing, activations) runs
+    in float32 and only ``eps_xc`` is cast back to float64, as in the published runs.
 
     Args:
       spec: network hyperparameters.
@@ -337,12 +377,7 @@ def build_xc(spec: NeuralXCSpec, params: Mapping[str, jax.Array], grid: Grid) ->
         network = Partial(_gga_eps, kernels, spacing)
     else:
         kernels = tuple(params[k].astype(dtype) for k in ("conv_0", "conv_1", "conv_out"))
-        if grid.half_extent / GLOBAL_MIN_WIDTH < _MAX_EXPONENT:
-            coordinates = jnp.asarray(grid.coordinates)
-            network = Partial(_global_eps, kernels, params["global_eta"], coordinates, spacing)
-        else:
-            smoothing = global_kernels(params["global_eta"], grid.coordinates, grid.spacing)
-            network = Partial(_global_eps_dense, kernels, smoothing)
+        network = Partial(_global_eps, kernels, params["global_eta"].astype(dtype), spacing.astype(dtype))
     if not spec.self_interaction_gate:
         return network
     weighted_interaction = jnp.asarray(grid.spacing * interaction_matrix(grid))
@@ -383,17 +418,55 @@ def save_params(
     return npz_path, json_path
 
 
-def load_params(stem: str | os.PathLike) -> tuple[NeuralXCSpec, _Params, dict]:
-    """Inverse of ``save_params``: (spec, params as float64 jax arrays, metadata)."""
-    npz_path, json_path = params_paths(stem)
-    record = json.loads(json_path.read_text())
+def _checked_record(json_path: Path) -> tuple[dict, NeuralXCSpec]:
+    """The JSON side of a parameter file: format, spec, and the recorded shapes and count of ``spec``."""
+    record = read_json(json_path)
+    if not isinstance(record, dict):
+        raise CorruptFileError(json_path, "not a JSON object")
     if record.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{json_path}: unsupported format_version {record.get('format_version')!r}")
-    spec = NeuralXCSpec.from_dict(record["spec"])
-    with np.load(npz_path, allow_pickle=False) as data:
-        params = {name: jnp.asarray(data[name], dtype=jnp.float64) for name in data.files}
-    check_params(spec, params)
-    return spec, params, record.get("metadata", {})
+    try:
+        spec = NeuralXCSpec.from_dict(record["spec"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CorruptFileError(json_path, f"bad spec: {error}") from error
+    expected = {name: list(shape) for name, shape in parameter_shapes(spec).items()}
+    if record.get("shapes") != expected:
+        raise ValueError(f"{json_path}: 'shapes' {record.get('shapes')!r} do not match the {spec.kind!r} model {expected}")
+    count = sum(int(np.prod(shape, dtype=int)) for shape in expected.values())
+    if record.get("parameter_count") != count:
+        raise ValueError(f"{json_path}: 'parameter_count' {record.get('parameter_count')!r} is not {count}")
+    return record, spec
+
+
+def _checked_arrays(npz_path: Path, spec: NeuralXCSpec) -> _Params:
+    """The arrays of a parameter file: real floating point, finite, exactly the names and shapes of ``spec``."""
+    arrays = read_npz(npz_path)
+    try:
+        check_params(spec, arrays)
+    except ValueError as error:
+        raise ValueError(f"{npz_path}: {error}") from None
+    for name, array in arrays.items():
+        if array.dtype.kind != "f":
+            raise ValueError(f"{npz_path}: parameter {name!r} has dtype {array.dtype}, expected real floating point")
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{npz_path}: parameter {name!r} holds {int(np.sum(~np.isfinite(array)))} non-finite values")
+    return {name: jnp.asarray(array, dtype=jnp.float64) for name, array in arrays.items()}
+
+
+def load_params(stem: str | os.PathLike) -> tuple[NeuralXCSpec, _Params, dict]:
+    """Inverse of ``save_params``: (spec, params as float64 jax arrays, metadata).
+
+    Refuses (ValueError naming the file) anything ``save_params`` would not have written: unreadable files,
+    a JSON whose ``shapes`` or ``parameter_count`` disagree with the model or the arrays, arrays of another
+    name set or shape, integer / complex / non-numeric dtypes, NaN or infinite values.
+    """
+    npz_path, json_path = params_paths(stem)
+    record, spec = _checked_record(json_path)
+    params = _checked_arrays(npz_path, spec)
+    metadata = record.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise CorruptFileError(json_path, "'metadata' is not a JSON object")
+    return spec, params, metadata
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -1,0 +1,50 @@
+"""Rule alternative_selection: a model's prediction under a selection rule beyond the paper's.
+
+-> results/predictions/sksr-<model>-<rule>.npz (the chosen seed's, or the committee's, predictions) and
+   results/training/<model>/selection-<rule>.json (which seeds, and why). See sksr.seed_selection.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
+
+from sksr.provenance import snakemake_job  # noqa: E402
+
+with snakemake_job(snakemake) as job:  # noqa: F821
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from sksr.atomic_io import atomic_write_text
+    from sksr.evaluation import load_predictions, load_reference_arrays, prediction_ok, save_predictions
+    from sksr.seed_selection import apply_rule, selection_mae
+
+    smk = snakemake  # noqa: F821
+    model, rule = smk.wildcards.model, smk.wildcards.rule
+    selection = job.settings["selection"]
+    scored = list(job.settings["split.validation"]) + list(selection["extra_validation"])
+    seeds = pd.read_csv(smk.input.seeds)
+    seeds = seeds[seeds["model"] == model]
+    references = {Path(p).stem: load_reference_arrays(p) for p in smk.input.references}
+    paths = {int(Path(p).stem.removeprefix("seed")): p for p in smk.input.predictions}
+    usable = {s: p for s, p in paths.items() if prediction_ok(p)}
+    arrays = {}
+    for seed, path in usable.items():
+        with np.load(path) as data:
+            arrays[seed] = {key: data[key] for key in data.files}
+    loaded = {seed: load_predictions(path) for seed, path in usable.items()}
+    chosen, predictions = apply_rule(rule, seeds, arrays, loaded, references, scored)
+    record = {
+        "model": model,
+        "rule": rule,
+        "seeds": chosen,
+        "scored_systems": scored if rule == "ions" else [],
+        "selection_mae": {s: selection_mae(loaded[s], references, scored) for s in chosen},
+        "max_validation_loss": selection["max_validation_loss"],
+    }
+    save_predictions(smk.output.npz, predictions, method=f"sksr-{model}-{rule}")
+    atomic_write_text(smk.output.selection, json.dumps(record, indent=2) + "\n")
+    job.extra.update(rule=rule, seeds=chosen)
+    job.log.info("%s %s: seeds %s", model, rule, chosen)

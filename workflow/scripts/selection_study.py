@@ -1,0 +1,68 @@
+"""Rule selection_study: every selection rule (the paper's and the alternatives) on all seeds and on
+disjoint seed subsets -> figures/tables/selection_study.csv|md (MAEs in mHa in the Markdown view)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
+
+from sksr.provenance import snakemake_job  # noqa: E402
+
+with snakemake_job(snakemake) as job:  # noqa: F821
+    import numpy as np
+    import pandas as pd
+
+    from sksr.atomic_io import atomic_write_text
+    from sksr.evaluation import (
+        build_tables,
+        error_summary,
+        load_reference_arrays,
+        prediction_ok,
+        to_markdown,
+    )
+    from sksr.seed_selection import robustness_rows
+    from sksr.systems import System
+
+    smk = snakemake  # noqa: F821
+    settings = job.settings
+    selection = settings["selection"]
+    systems = {n: System.from_dict(spec, name=n) for n, spec in settings["systems"].items()}
+    references = {Path(p).stem: load_reference_arrays(p) for p in smk.input.references}
+    scored = list(settings["split"]["validation"]) + list(selection["extra_validation"])
+    seeds_table = pd.read_csv(smk.input.seeds)
+
+    def as_loaded(arrays):
+        return {
+            str(n): (float(e[-1]), np.asarray(d).sum(axis=0))
+            for n, e, d in zip(arrays["names"], arrays["energies"], arrays["densities"])
+        }
+
+    def summarize(arrays):
+        tables = build_tables(
+            {"m": as_loaded(arrays)}, references, systems, settings["split"], settings["atomization_fragments"],
+            settings["ionization_pairs"], settings["grid"]["spacing"],
+        )
+        return error_summary(tables)
+
+    rows = []
+    for model, seeds in seeds_table.groupby("model", sort=False):
+        arrays = {}
+        for path in smk.input.predictions:
+            if Path(path).parents[1].name == model and prediction_ok(path):
+                with np.load(path) as data:
+                    arrays[int(Path(path).stem.removeprefix("seed"))] = {k: data[k] for k in data.files}
+        loaded = {seed: as_loaded(a) for seed, a in arrays.items()}
+        rows += robustness_rows(
+            model, selection["alternatives"], seeds, arrays, loaded, references, scored,
+            selection["robustness_subset"], summarize,
+        )
+    study = pd.DataFrame(rows)
+    atomic_write_text(smk.output.csv, study.to_csv(index=False, float_format="%.10g"))
+    view = study.copy()
+    for column in ("test_mae", "all_mae", "ip_mae", "ae_mae"):
+        if column in view:
+            view[column] = view[column] * 1000.0
+    view = view.drop(columns=[c for c in ("test_density_loss",) if c in view])
+    title = "Selection rules on all seeds and on disjoint seed subsets (MAEs in mHa)"
+    atomic_write_text(smk.output.md, to_markdown(view, title))
+    job.log.info("selection study:\n%s", view.to_string(index=False))

@@ -1,0 +1,49 @@
+"""Rule train_seeds_<first>_<last> (``training.seeds_per_job`` > 1): train a group of seeds of one model
+in one job, vmapped into one program -> results/training/<model>/seed<seed>/ for every seed of the group.
+
+Same files per seed as rule train_seed (sksr.training.train_seeds_batched); each seed keeps its own
+L-BFGS-B, budget, checkpoints, replay log and selection. A seed that fails numerically still finishes
+(status "failed" in its run.json); only a crash fails the job.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
+
+from sksr.provenance import snakemake_job  # noqa: E402
+
+with snakemake_job(snakemake) as job:  # noqa: F821
+    import jax
+
+    from sksr.datasets import load_dataset
+    from sksr.scf import prepare_batch
+    from sksr.training import TrainingSettings, train_seeds_batched
+
+    smk = snakemake  # noqa: F821
+    # One compile per machine and program instead of one per job (keyed by the program, JAX and device).
+    jax.config.update("jax_compilation_cache_dir", os.path.abspath(smk.params.compilation_cache))
+    training = {k.removeprefix("training."): v for k, v in job.settings.items() if k.startswith("training.")}
+    settings = TrainingSettings.from_config({**training, "num_iterations": job.settings["scf.train_iterations"]})
+    train, validation = load_dataset(smk.input.train), load_dataset(smk.input.validation)
+    records = train_seeds_batched(
+        smk.wildcards.model,
+        list(smk.params.seeds),
+        prepare_batch(list(train.systems), train.grid),
+        train.references(),
+        prepare_batch(list(validation.systems), validation.grid),
+        validation.references(),
+        settings,
+        out_dirs=list(smk.output.runs),
+        log=job.log,
+        replay_dirs=list(smk.params.replay_dirs),
+    )
+    job.extra["seeds"] = {
+        str(r["seed"]): {
+            "status": r["status"],
+            "num_evaluations": r["num_evaluations"],
+            "selected_checkpoint": r.get("selected"),
+        }
+        for r in records
+    }
