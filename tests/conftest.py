@@ -28,3 +28,27 @@ def atom(name, charge, n_electrons, n_unpaired, position=0.0):
 def small_grid():
     """65 points, h = 0.25: extent +-8 bohr, enough for light atoms; fast."""
     return Grid(65, 0.25)
+
+
+TINY_GRID = Grid(num_points=33, spacing=0.6)
+"""33 points, h = 0.6: the training tests' grid (seconds per run)."""
+
+
+def lsda_stand_in_data(systems, grid=TINY_GRID):
+    """(KS batch, References) with LSDA-made stand-in targets: self-consistent LSDA energies shifted by
+    5 mHa and LSDA densities. The right shapes for optimizer tests; not many-body references."""
+    import numpy as np
+
+    from sksr import scf
+    from sksr.functionals import lsda
+    from sksr.loss import make_references
+
+    batch = scf.prepare_batch(systems, grid)
+    trajectory = scf.run_scf(batch, lsda.lsda(), 10)
+    refs = make_references(
+        np.asarray(trajectory.total_energy[:, -1]) - 0.005,
+        np.asarray(trajectory.density[:, -1].sum(1)),
+        [s.n_electrons for s in systems],
+        grid,
+    )
+    return batch, refs

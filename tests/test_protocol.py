@@ -11,34 +11,21 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-import sksr
-from sksr import scf, training
-from sksr.functionals import lsda
+from sksr import training
 from sksr.functionals import neural as nn
-from sksr.loss import LossParts, make_references
+from sksr.loss import LossParts
 from sksr.systems import System
 from sksr.training import SelectionError, TrainingSettings, select_best_seed, train_seed
 
-GRID = sksr.Grid(num_points=33, spacing=0.6)
+from conftest import lsda_stand_in_data
+
 TRAIN = [System("H", [1], [0.0], 1, 1), System("He", [2], [0.0], 2, 0)]
 VALID = [System("Li", [3], [0.0], 3, 1)]
 
 
-def _data(systems):
-    batch = scf.prepare_batch(systems, GRID)
-    trajectory = scf.run_scf(batch, lsda.lsda(), 10)
-    refs = make_references(
-        np.asarray(trajectory.total_energy[:, -1]) - 0.005,
-        np.asarray(trajectory.density[:, -1].sum(1)),
-        [s.n_electrons for s in systems],
-        GRID,
-    )
-    return batch, refs
-
-
 @pytest.fixture(scope="module")
 def data():
-    return (*_data(TRAIN), *_data(VALID))
+    return (*lsda_stand_in_data(TRAIN), *lsda_stand_in_data(VALID))
 
 
 def _losses(run_dir):
@@ -203,12 +190,25 @@ def test_a_killed_seed_resumes_from_its_replay_log_exactly(data, tmp_path, monke
     assert not (tmp_path / "replay" / "replay.f64").exists()  # removed once run.json exists
 
 
-def test_a_replay_log_of_other_settings_is_ignored(data, tmp_path):
+def test_the_replay_fingerprint_covers_seed_settings_data_and_code(data, monkeypatch):
+    settings = TrainingSettings(num_iterations=6, network_float32=False)
+    spec, train, _ = training._problems("lsda", *data, settings)
+    base = training.run_fingerprint("lsda", 1, spec, settings, train)
+    assert base == training.run_fingerprint("lsda", 1, spec, settings, train)
+    assert base != training.run_fingerprint("lsda", 2, spec, settings, train)
+    other = TrainingSettings(num_iterations=5, network_float32=False)
+    assert base != training.run_fingerprint("lsda", 1, spec, other, train)
+    _, other_data, _ = training._problems("lsda", data[0], data[1]._replace(energies=data[1].energies + 1e-9),
+                                          data[2], data[3], settings)
+    assert base != training.run_fingerprint("lsda", 1, spec, settings, other_data)
+    monkeypatch.setattr(training, "code_fingerprint", lambda: "edited code")
+    assert base != training.run_fingerprint("lsda", 1, spec, settings, train)
+
+
+def test_a_replay_log_of_another_run_is_discarded(data, tmp_path):
     settings = TrainingSettings(max_evaluations=4, num_iterations=6, checkpoint_every=2, network_float32=False)
-    first = train_seed("lsda", 1, *data, settings, tmp_path / "a", replay_dir=tmp_path / "replay")
-    other = TrainingSettings(max_evaluations=4, num_iterations=5, checkpoint_every=2, network_float32=False)
-    log = training.ReplayLog(tmp_path / "replay", "stale", 560, training.LOGGER)
+    log = training.ReplayLog(tmp_path / "replay", "another run", 560, training.LOGGER)
     log.append(np.zeros(560), LossParts(1.0, 1.0, 0.0), np.zeros(560), 0.1)
     log._file.close()
-    second = train_seed("lsda", 1, *data, other, tmp_path / "b", replay_dir=tmp_path / "replay")
-    assert second["timing"]["replayed_evaluations"] == 0 and first["status"] == second["status"] == "ok"
+    record = train_seed("lsda", 1, *data, settings, tmp_path / "run", replay_dir=tmp_path / "replay")
+    assert record["timing"]["replayed_evaluations"] == 0 and record["status"] == "ok"

@@ -10,35 +10,21 @@ import json
 import numpy as np
 import pytest
 
-import sksr
-from sksr import scf, training
-from sksr.functionals import lsda
+from sksr import training
 from sksr.functionals import neural as nn
-from sksr.loss import make_references
 from sksr.systems import System
 from sksr.training import SelectionError, TrainingSettings, select_best_seed, train_seed, train_seeds_batched
 
-GRID = sksr.Grid(num_points=33, spacing=0.6)
+from conftest import lsda_stand_in_data
+
 TRAIN = [System("H", [1], [0.0], 1, 1), System("He", [2], [0.0], 2, 0)]
 VALID = [System("Li", [3], [0.0], 3, 1)]
 SETTINGS = TrainingSettings(max_evaluations=12, num_iterations=6, checkpoint_every=5, network_float32=False)
 
 
-def _data(systems):
-    batch = scf.prepare_batch(systems, GRID)
-    trajectory = scf.run_scf(batch, lsda.lsda(), 10)
-    refs = make_references(
-        np.asarray(trajectory.total_energy[:, -1]) - 0.005,
-        np.asarray(trajectory.density[:, -1].sum(1)),
-        [s.n_electrons for s in systems],
-        GRID,
-    )
-    return batch, refs
-
-
 @pytest.fixture(scope="module")
 def data():
-    return (*_data(TRAIN), *_data(VALID))
+    return (*lsda_stand_in_data(TRAIN), *lsda_stand_in_data(VALID))
 
 
 def _rows(path):
@@ -117,7 +103,7 @@ def test_batched_seeds_follow_the_single_seed_runs(data, tmp_path):
     batched = [float(r["loss"]) for r in _rows(tmp_path / "s3" / "evaluations.csv")]
     single = [float(r["loss"]) for r in _rows(tmp_path / "single3" / "evaluations.csv")]
     np.testing.assert_allclose(batched, single, rtol=1e-9)  # same algorithm; vmapped rounding only
-    selection = select_best_seed([tmp_path / "s3", tmp_path / "s4"], tmp_path / "selected")
+    selection = select_best_seed([tmp_path / "s3", tmp_path / "s4"], tmp_path / "selected", max_validation_loss=1.0)
     assert selection["selected"]["seed"] in (3, 4)
     assert (tmp_path / "selected" / "params.npz").exists()
 
@@ -217,4 +203,4 @@ def test_an_evaluation_that_raises_fails_only_that_seed(data, tmp_path, monkeypa
     assert records[0]["status"] == "ok" and records[0]["num_evaluations"] > 6
     assert records[1]["status"] == "failed"
     assert "evaluation 0 raised RuntimeError" in records[1]["failure_reason"]
-    assert select_best_seed([tmp_path / "s3", tmp_path / "s4"])["selected"]["seed"] == 3
+    assert select_best_seed([tmp_path / "s3", tmp_path / "s4"], max_validation_loss=1.0)["selected"]["seed"] == 3

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 from sksr.atomic_io import CorruptFileError, check_readable
+from sksr.config_files import fill_defaults
 from sksr.provenance import PROVENANCE_DIRNAME, load_record, lookup, package_versions, sha256_file
 
 FAILURES = (
@@ -102,16 +103,6 @@ def tree_files(trees: Iterable[str]) -> list[str]:
 
 
 SCHEMA_PATH = Path("workflow") / "schemas" / "config.schema.yaml"
-
-
-def fill_defaults(config: dict, schema: dict) -> dict:
-    """Fill absent keys with the schema's defaults, recursively (as the workflow's validation does)."""
-    for key, sub in schema.get("properties", {}).items():
-        if key not in config and "default" in sub:
-            config[key] = json.loads(json.dumps(sub["default"]))
-        if isinstance(config.get(key), dict) and sub.get("type") == "object":
-            fill_defaults(config[key], sub)
-    return config
 
 
 def merge_config(base: dict, update: Mapping) -> dict:

@@ -1,4 +1,4 @@
-"""Exact references by DMRG (TeNPy) for the 1D lattice Hamiltonian of physics.md section 4.
+"""Exact references by DMRG (TeNPy) for the 1D lattice Hamiltonian of docs/physics.md section 4.
 
     H = sum_{ij,s} t_ij c+_{is} c_{js} + sum_i A n_{i,up} n_{i,dn} + sum_{i<j} A lambda^|i-j| N_i N_j
     t = T + diag(v_ext)   (5-point stencil: hopping to distance 1 and 2)

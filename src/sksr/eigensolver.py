@@ -273,6 +273,7 @@ def lowest_eigenpairs(potential, grid: Grid, n_states: int, solver: str = "bande
 
 _SECTIONS = 31  # shifts per state and bisection round: each round narrows a bracket 32-fold
 _DEVICE_INVERSE_ITERATIONS = 2
+_SCAN_UNROLL = 8  # grid rows per step of the compiled recurrences (loop overhead vs code size)
 
 
 def _pivot_floor(dtype) -> float:
@@ -318,21 +319,23 @@ def _count_below(potential, shifts, stencil):
         return (factors, count + (d < 0)), None
 
     start = (_ldl_start(shifts.shape, potential.dtype), jnp.zeros(shifts.shape, jnp.int32))
-    (_, count), _ = jax.lax.scan(count_step, start, stencil[0] + potential, unroll=8)
+    (_, count), _ = jax.lax.scan(count_step, start, stencil[0] + potential, unroll=_SCAN_UNROLL)
     return count
 
 
-def _bisect_lowest(potential, n_states: int, stencil):
-    """Lowest ``n_states`` eigenvalues (m,) of ``T + diag(v)`` by multisection on Sturm counts.
+def _bisect_lowest(potential, kinetic_values, stencil):
+    """Lowest m eigenvalues (m,) of ``T + diag(v)`` by multisection on Sturm counts.
 
-    Brackets start at ``[min v, max v + ||T||_inf]`` (T is positive definite) and shrink 32-fold per round
-    until they are as narrow as the rounding of the bracket ends allows.
+    Brackets start from Weyl's inequalities, ``t_k + min v <= e_k <= t_k + max v`` with ``t_k`` the
+    eigenvalues of T (``kinetic_values``, (m,)), and shrink 32-fold per round until they are as narrow
+    as the rounding of their ends allows (about 11 rounds on the paper grid).
     """
     dtype = potential.dtype
-    diagonal, first, second = stencil
-    norm_t = diagonal + 2 * abs(first) + 2 * abs(second)
-    lo = jnp.full((n_states,), jnp.min(potential), dtype)
-    hi = jnp.full((n_states,), jnp.max(potential) + norm_t, dtype)
+    n_states = kinetic_values.shape[0]
+    kinetic_values = jnp.asarray(kinetic_values, dtype)
+    spread = 1e-12 * (1.0 + jnp.max(jnp.abs(potential)))  # margin for the rounding of t_k and of v
+    lo = kinetic_values + jnp.min(potential) - spread
+    hi = kinetic_values + jnp.max(potential) + spread
     index = jnp.arange(n_states)
     fractions = jnp.arange(1, _SECTIONS + 1, dtype=dtype) / (_SECTIONS + 1)
     tolerance = 4 * np.finfo(dtype).eps
@@ -358,7 +361,7 @@ def _ldl_factor(potential, shifts, stencil):
     """LDL^T factors of ``T + diag(v) - shift`` for each shift: d, l1, l2, each (G, L)."""
     step = _ldl_step(stencil, _pivot_floor(potential.dtype))
     diagonal = (stencil[0] + potential)[:, None] - shifts[None, :]
-    _, factors = jax.lax.scan(step, _ldl_start(shifts.shape, potential.dtype), diagonal, unroll=8)
+    _, factors = jax.lax.scan(step, _ldl_start(shifts.shape, potential.dtype), diagonal, unroll=_SCAN_UNROLL)
     return factors
 
 
@@ -373,7 +376,7 @@ def _ldl_solve(factors, rhs):
         y = r - l1_i * y_prev - l2_i * y_prev2
         return (y, y_prev), y
 
-    _, y = jax.lax.scan(forward, (zero, zero), (rhs, l1, l2), unroll=8)
+    _, y = jax.lax.scan(forward, (zero, zero), (rhs, l1, l2), unroll=_SCAN_UNROLL)
     z = y / d
     # Backward: x_i = z_i - l1_{i+1} x_{i+1} - l2_{i+2} x_{i+2}.
     l1_next = jnp.concatenate([l1[1:], jnp.zeros_like(l1[:1])])
@@ -385,7 +388,7 @@ def _ldl_solve(factors, rhs):
         x = z_i - l1_n * x_next - l2_n2 * x_next2
         return (x, x_next), x
 
-    _, x = jax.lax.scan(backward, (zero, zero), (z, l1_next, l2_next2), reverse=True, unroll=8)
+    _, x = jax.lax.scan(backward, (zero, zero), (z, l1_next, l2_next2), reverse=True, unroll=_SCAN_UNROLL)
     return x
 
 
@@ -407,15 +410,17 @@ def _fix_signs(vectors):
     return vectors * jnp.where(peak >= 0, 1.0, -1.0).astype(vectors.dtype)
 
 
-def device_eigenpairs(potential, stencil, n_states: int):
+def device_eigenpairs(potential, stencil, kinetic_values):
     """Lowest eigenpairs of ``T + diag(v)`` with JAX operations only (forward, no derivative).
 
     Eigenvalues by multisection on Sturm counts (``_bisect_lowest``), eigenvectors by inverse iteration
     with the LDL^T factors at each eigenvalue, orthogonalized in order (near-degenerate pairs).
 
+    Args: potential (G,), stencil (T_ii, T_i,i+1, T_i,i+2), kinetic_values: lowest m eigenvalues of T.
     Returns: values (m,), vectors (G, m), and the LDL^T factors at the eigenvalues (for the VJP).
     """
-    values = _bisect_lowest(potential, n_states, stencil)
+    n_states = kinetic_values.shape[0]
+    values = _bisect_lowest(potential, kinetic_values, stencil)
     factors = _ldl_factor(potential, values, stencil)
     start = jnp.asarray(_start_vector(potential.shape[0]), potential.dtype)
     vectors = jnp.broadcast_to(start[:, None], (potential.shape[0], n_states))
@@ -445,15 +450,17 @@ def _device_vjp(factors, values, vectors, values_bar, vectors_bar):
 @functools.lru_cache(maxsize=None)
 def _device_solver(num_points: int, spacing: float, n_states: int):
     """Differentiable device solver for one grid and state count (cached: stable identity for jit)."""
-    stencil = kinetic_stencil(Grid(num_points, spacing))
+    grid = Grid(num_points, spacing)
+    stencil = kinetic_stencil(grid)
+    kinetic_values = np.linalg.eigvalsh(kinetic_matrix(grid))[:n_states]
 
     @jax.custom_vjp
     def solve(potential):
-        values, vectors, _ = device_eigenpairs(potential, stencil, n_states)
+        values, vectors, _ = device_eigenpairs(potential, stencil, kinetic_values)
         return values, vectors
 
     def forward(potential):
-        values, vectors, factors = device_eigenpairs(potential, stencil, n_states)
+        values, vectors, factors = device_eigenpairs(potential, stencil, kinetic_values)
         return (values, vectors), (factors, values, vectors)
 
     def backward(residuals, cotangents):

@@ -127,7 +127,13 @@ def energy_loss(total_energy, reference_energies, n_electrons, weights) -> jax.A
       weights: (K,) from ``iteration_weights``.
     Returns:
       scalar, Ha^2.
+
+    With NumPy ``weights`` only the iterations of nonzero weight are read, so the energies of the
+    others may be absent (NaN, ``run_scf(..., energy_iterations=...)``).
     """
+    if isinstance(weights, np.ndarray):
+        kept = np.flatnonzero(weights)
+        total_energy, weights = total_energy[:, kept], weights[kept]
     squared = (total_energy - reference_energies[:, None]) ** 2
     return jnp.mean(squared @ jnp.asarray(weights) / n_electrons)
 
@@ -170,7 +176,7 @@ def make_loss_function(
 
         from sksr.scf import run_scf as scf_run
 
-        run_scf = functools.partial(scf_run, solver=solver)
+        run_scf = functools.partial(scf_run, solver=solver, energy_iterations=settings.kept_iterations)
     num_systems = int(np.shape(references.energies)[0])
     batch_size = int(np.shape(batch.external_potential)[0]) if hasattr(batch, "external_potential") else None
     if batch_size is not None and batch_size != num_systems:

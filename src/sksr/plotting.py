@@ -164,6 +164,7 @@ def plot_seed_spread(inputs: Mapping, settings: Mapping, methods: Mapping, dpi: 
         gridspec_kw={"width_ratios": [max(1.0, 0.5 * len(models)), 1.4]},
     )
     rng = np.random.default_rng(0)
+    published_label = "published model (our engine)"
     for i, model in enumerate(models):
         part = seeds[seeds["model"] == model]
         color = f"C{i}"
@@ -174,8 +175,8 @@ def plot_seed_spread(inputs: Mapping, settings: Mapping, methods: Mapping, dpi: 
                   label="selected seed" if i == 0 else None, zorder=4)
         published = _published_test_mae(energies, methods.get(f"published-{model}", ""))
         if published is not None:
-            left.plot([i + 0.3], [published], "D", ms=7, mfc="white", mec="black",
-                      label="published model" if i == 0 else None, zorder=4)
+            left.plot([i + 0.3], [published], "D", ms=7, mfc="white", mec="black", label=published_label, zorder=4)
+            published_label = None  # one legend entry
         right.plot(part["validation_loss"], part["test_mha"], "o", color=color, ms=4, alpha=0.7,
                    label=methods.get(f"sksr-{model}", model))
         right.plot(chosen["validation_loss"], chosen["test_mha"], "*", ms=15, color="black", zorder=4)

@@ -24,7 +24,8 @@ directory (``replay_dir``; the workflow keeps it under ``results/.checkpoints/``
 deletes). A restarted seed runs L-BFGS-B from the start but answers every evaluation the log already
 holds from the log (after checking that the point is bitwise the recorded one), so the resumed trajectory
 is exactly the uninterrupted one; only the evaluations after the interruption are computed. The log is
-deleted once ``run.json`` is written, and ignored when it was written by other settings or data.
+deleted once ``run.json`` is written, and ignored when it was written by other settings, data, code
+or library versions (``run_fingerprint``).
 
 Batched seeds (``train_seeds_batched``): each seed keeps its own SciPy L-BFGS-B in its own thread; a
 coordinator waits until every running seed has asked for its next evaluation, evaluates all of them in
@@ -154,7 +155,7 @@ class TrainingSettings:
     lbfgs_pgtol: float = 1e-14
     network_float32: bool = True
     self_interaction_gate: bool = False
-    eigensolver: str = "banded"
+    eigensolver: str = "device"
 
     def __post_init__(self):
         _check_int("max_evaluations", self.max_evaluations, 1)
@@ -219,7 +220,9 @@ class TrainingSettings:
 def _loss_parts(vector, batch, references, spec, grid, loss_settings, num_iterations, solver) -> LossParts:
     """KSR loss at a flat parameter vector (P,): build xc, run K SCF iterations, compare."""
     xc = build_xc(spec, unflatten_params(spec, vector), grid)
-    trajectory = run_scf(batch, xc, num_iterations, solver=solver)
+    trajectory = run_scf(
+        batch, xc, num_iterations, solver=solver, energy_iterations=loss_settings.kept_iterations
+    )  # only the kept iterations' energies enter the loss: the others are not computed
     return ksr_loss(trajectory, references, grid.spacing, loss_settings)
 
 
@@ -246,6 +249,27 @@ _jit_loss_and_gradient = jax.jit(_loss_and_gradient, static_argnames=_STATIC)
 _jit_batched_loss_and_gradient = jax.jit(_batched(_loss_and_gradient), static_argnames=_STATIC)
 _jit_loss = jax.jit(_loss_parts, static_argnames=_STATIC)
 _jit_batched_loss = jax.jit(_batched(_loss_parts), static_argnames=_STATIC)
+
+
+def settings_from_job(job_settings: Mapping[str, Any]) -> TrainingSettings:
+    """TrainingSettings from a training job's config slice ``{"training.<key>": value, ...,
+    "scf.train_iterations": K}`` (the workflow's ``params.settings``)."""
+    training = {k.removeprefix("training."): v for k, v in job_settings.items() if k.startswith("training.")}
+    return TrainingSettings.from_config({**training, "num_iterations": job_settings["scf.train_iterations"]})
+
+
+def load_training_data(train_path: str | os.PathLike, validation_path: str | os.PathLike) -> tuple:
+    """(train batch, train References, validation batch, validation References) from two dataset files."""
+    from sksr.datasets import load_dataset
+    from sksr.scf import prepare_batch
+
+    train, validation = load_dataset(train_path), load_dataset(validation_path)
+    return (
+        prepare_batch(list(train.systems), train.grid),
+        train.references(),
+        prepare_batch(list(validation.systems), validation.grid),
+        validation.references(),
+    )
 
 
 def _system_names(batch) -> tuple:
@@ -442,12 +466,27 @@ class ReplayLog:
         self.header.unlink(missing_ok=True)
 
 
+def code_fingerprint() -> str:
+    """SHA-256 of the sksr package's source and the numerical libraries' versions: any change of the code
+    that computes a loss makes old replay logs unusable (their evaluations came from other code)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    versions = [jax.__version__, getattr(jax.lib, "__version__", ""), np.__version__, scipy.__version__]
+    digest.update(json.dumps(versions).encode())
+    return digest.hexdigest()
+
+
 def run_fingerprint(model_kind: str, seed: int, spec, settings, train: "_Problem") -> str:
-    """SHA-256 of everything that fixes a seed's trajectory: model, seed, settings, training data."""
+    """SHA-256 of everything that fixes a seed's trajectory: model, seed, settings, training data, code."""
     import hashlib
 
     digest = hashlib.sha256()
     digest.update(json.dumps([model_kind, int(seed), spec.to_dict(), settings.to_dict()]).encode())
+    digest.update(code_fingerprint().encode())
     for leaf in jax.tree_util.tree_leaves((train.batch, train.references)):
         digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
     return digest.hexdigest()

@@ -154,7 +154,10 @@ def all_targets():
     """Every table and figure of the config, and the DMRG summary table (the default target)."""
     seeds = ["figures/tables/seeds.csv", "figures/tables/seeds.md"] if MODELS else []
     if MODELS:
-        seeds += ["figures/tables/selection_study.csv", "figures/tables/selection_study.md"]
+        seeds += [
+            "figures/tables/selection_study.csv",
+            "figures/tables/selection_study.md",
+        ]
     return ["results/references/summary.csv"] + table_files() + seeds + figure_files()
 
 

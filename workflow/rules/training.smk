@@ -6,20 +6,16 @@ with the lowest validation loss becomes the model's prediction. Training needs a
 (resource gpu, from config training.gpu); partition and account belong to the profile.
 """
 
-
 SEEDS_PER_JOB = int(config["training"].get("seeds_per_job", 1))
-COMPILATION_CACHE = "results/.cache/jax"  # persistent XLA cache: one compile per machine and program
-
-
-def seed_groups():
-    """Seeds of a model in groups of training.seeds_per_job (the last group may be smaller)."""
-    return [SEEDS[i : i + SEEDS_PER_JOB] for i in range(0, len(SEEDS), SEEDS_PER_JOB)]
-
-
-def replay_dir(model, seed):
-    """Replay logs survive a failed or killed job (not an output, so never deleted); a rerun resumes
-    the seed exactly from them."""
-    return f"results/.checkpoints/training/{model}/seed{seed}"
+# Persistent XLA compilation cache: one compile per machine and program, not one per job.
+COMPILATION_CACHE = "results/.cache/jax"
+# Seeds of a model in groups of training.seeds_per_job (the last group may be smaller).
+SEED_GROUPS = [
+    SEEDS[i : i + SEEDS_PER_JOB] for i in range(0, len(SEEDS), SEEDS_PER_JOB)
+]
+# Replay logs survive a failed or killed job (not an output, so never deleted); a rerun resumes the
+# seed exactly from them.
+REPLAY_DIR = "results/.checkpoints/training/{model}/seed{seed}"
 
 
 if SEEDS_PER_JOB == 1:
@@ -46,7 +42,7 @@ if SEEDS_PER_JOB == 1:
             gpu=config["training"]["gpu"],
         params:
             settings=settings("grid", "scf.train_iterations", *training_settings()),
-            replay_dir=lambda wildcards: replay_dir(wildcards.model, wildcards.seed),
+            replay_dir=lambda wildcards: REPLAY_DIR.format(**wildcards),
             compilation_cache=COMPILATION_CACHE,
         script:
             "../scripts/train_seed.py"
@@ -54,7 +50,7 @@ if SEEDS_PER_JOB == 1:
 else:
     # One job per (model, group of seeds), vmapped into one program: on a GPU, num_seeds seeds per job
     # (one job per model) with eigensolver: device keeps the whole SCF of every seed on the device.
-    for _group in seed_groups():
+    for _group in SEED_GROUPS:
 
         rule:
             name:
@@ -81,7 +77,7 @@ else:
                 settings=settings("grid", "scf.train_iterations", *training_settings()),
                 seeds=list(_group),
                 replay_dirs=lambda wildcards, group=_group: [
-                    replay_dir(wildcards.model, s) for s in group
+                    REPLAY_DIR.format(model=wildcards.model, seed=s) for s in group
                 ],
                 compilation_cache=COMPILATION_CACHE,
             script:
@@ -128,7 +124,9 @@ rule select_seed:
         "../../envs/analysis.yaml"
     params:
         settings=settings(
-            "training.num_seeds", "training.first_seed", "selection.max_validation_loss"
+            "training.num_seeds",
+            "training.first_seed",
+            "selection.max_validation_loss",
         ),
     script:
         "../scripts/select_seed.py"

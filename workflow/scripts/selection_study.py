@@ -63,6 +63,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821
         if column in view:
             view[column] = view[column] * 1000.0
     view = view.drop(columns=[c for c in ("test_density_loss",) if c in view])
+    if "eligible_seeds" in view:
+        view["eligible_seeds"] = view["eligible_seeds"].map(lambda n: "" if n != n else str(int(n)))
     title = "Selection rules on all seeds and on disjoint seed subsets (MAEs in mHa)"
     atomic_write_text(smk.output.md, to_markdown(view, title))
     job.log.info("selection study:\n%s", view.to_string(index=False))

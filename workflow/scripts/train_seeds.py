@@ -17,24 +17,16 @@ from sksr.provenance import snakemake_job  # noqa: E402
 with snakemake_job(snakemake) as job:  # noqa: F821
     import jax
 
-    from sksr.datasets import load_dataset
-    from sksr.scf import prepare_batch
-    from sksr.training import TrainingSettings, train_seeds_batched
+    from sksr.training import load_training_data, settings_from_job, train_seeds_batched
 
     smk = snakemake  # noqa: F821
     # One compile per machine and program instead of one per job (keyed by the program, JAX and device).
     jax.config.update("jax_compilation_cache_dir", os.path.abspath(smk.params.compilation_cache))
-    training = {k.removeprefix("training."): v for k, v in job.settings.items() if k.startswith("training.")}
-    settings = TrainingSettings.from_config({**training, "num_iterations": job.settings["scf.train_iterations"]})
-    train, validation = load_dataset(smk.input.train), load_dataset(smk.input.validation)
     records = train_seeds_batched(
         smk.wildcards.model,
         list(smk.params.seeds),
-        prepare_batch(list(train.systems), train.grid),
-        train.references(),
-        prepare_batch(list(validation.systems), validation.grid),
-        validation.references(),
-        settings,
+        *load_training_data(smk.input.train, smk.input.validation),
+        settings_from_job(job.settings),
         out_dirs=list(smk.output.runs),
         log=job.log,
         replay_dirs=list(smk.params.replay_dirs),

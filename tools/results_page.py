@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Write the results page (Markdown) of a finished workflow run, side by side with the paper.
+
+    .venv/bin/python tools/results_page.py RUN_DIR > docs/results.md
+
+RUN_DIR is a checkout in which the paper config ran (it holds results/, figures/). Every number comes
+from the run's tables (figures/tables/*.csv) and provenance records; the paper's numbers are those of
+docs/physics.md section 10 (the paper quotes MAEs for sKSR-global only).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+PAPER = {"sKSR-global": {"test_mae": 2.7, "all_mae": 1.7, "ip_mae": 1.0, "ae_mae": 3.5}}
+STAGES = {
+    "reference": "references", "reference_summary": "references", "dataset": "datasets",
+    "baseline": "datasets", "train_seed": "training", "evaluate_seed": "training", "select_seed": "training",
+    "seed_errors": "evaluation", "tables": "evaluation", "alternative_selection": "evaluation",
+    "selection_study": "evaluation", "figure": "figures",
+}
+MODELS = [("LSDA", None), ("sKSR-LSDA", "lsda"), ("sKSR-GGA", "gga"), ("sKSR-global", "global")]
+
+
+def _mae(frame: pd.DataFrame, method: str, split: str | None = None) -> float:
+    part = frame[frame["method"] == method]
+    if split:
+        part = part[part["split"] == split]
+    return float(part["error"].abs().mean() * 1000) if len(part) else np.nan
+
+
+def method_summary(tables: dict, method: str) -> dict:
+    """MAEs in mHa and the mean test density loss of one method label."""
+    energies = tables["total_energies"]
+    test = energies[(energies["method"] == method) & (energies["split"] == "test")]
+    return {
+        "test_mae": _mae(energies, method, "test"),
+        "all_mae": _mae(energies, method),
+        "ip_mae": _mae(tables["ionization_potentials"], method),
+        "ae_mae": _mae(tables["atomization_energies"], method),
+        "density": float(test["density_loss"].mean()) if len(test) else np.nan,
+    }
+
+
+def _cell(value, digits=2) -> str:
+    return "-" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.{digits}f}"
+
+
+def comparison_table(tables: dict, methods: list[str]) -> list[str]:
+    lines = ["| model | variant | test-molecule MAE | all-20 MAE | IP MAE | AE MAE | test density loss |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for label, model in MODELS:
+        variants = [(label, "ours" if model else "baseline")]
+        if model:
+            variants += [(m, m.removeprefix(label).strip(" ()") or "ours") for m in methods
+                         if m.startswith(label + " (")]
+            variants.append((f"published {label}", "published model, our engine"))
+        for method, variant in variants:
+            if method not in methods:
+                continue
+            s = method_summary(tables, method)
+            lines.append(f"| {label} | {variant} | {_cell(s['test_mae'])} | {_cell(s['all_mae'])} | "
+                         f"{_cell(s['ip_mae'])} | {_cell(s['ae_mae'])} | {s['density']:.2e} |")
+        if label in PAPER:
+            p = PAPER[label]
+            lines.append(f"| {label} | paper | {p['test_mae']} | {p['all_mae']} | {p['ip_mae']} | {p['ae_mae']} | - |")
+    return lines
+
+
+def seed_distribution(seeds: pd.DataFrame) -> list[str]:
+    lines = ["| model | seeds ok / run | eligible | test MAE min / median / max (mHa) | seeds <= 2.7 mHa | "
+             "selected seed (checkpoint, validation loss, test MAE) |", "|---|---|---|---|---|---|"]
+    for model, part in seeds.groupby("model", sort=False):
+        mae = part["test_mae"].dropna() * 1000
+        chosen = part[part["selected"].astype(bool)]
+        pick = chosen.iloc[0] if len(chosen) else None
+        picked = (f"{int(pick['seed'])} ({int(pick['selected_evaluation'])}, {pick['validation_loss']:.2e}, "
+                  f"{pick['test_mae'] * 1000:.2f})") if pick is not None else "-"
+        lines.append(f"| {model} | {int((part['status'] == 'ok').sum())} / {len(part)} | {int(part['eligible'].sum())} | "
+                     f"{mae.min():.2f} / {mae.median():.2f} / {mae.max():.2f} | {int((mae <= 2.7).sum())} | {picked} |")
+    return lines
+
+
+def study_table(study: pd.DataFrame) -> list[str]:
+    lines = ["| model | seeds | rule | chosen | test MAE | all-20 MAE | IP MAE | AE MAE |",
+             "|---|---|---|---|---:|---:|---:|---:|"]
+    for row in study.itertuples():
+        values = [getattr(row, c, np.nan) * 1000 for c in ("test_mae", "all_mae", "ip_mae", "ae_mae")]
+        lines.append(f"| {row.model} | {row.subset} | {row.rule} | {row.seeds} | " + " | ".join(_cell(v) for v in values) + " |")
+    return lines
+
+
+def stage_times(run: Path) -> list[str]:
+    spans: dict[str, list] = {}
+    for record_path in list((run / "results" / "provenance").rglob("*.json")) + list((run / "figures" / "provenance").rglob("*.json")):
+        record = json.loads(record_path.read_text())
+        stage = STAGES.get(record.get("rule"))
+        timing = record.get("timing") or {}
+        if not stage or "started" not in timing:
+            continue
+        start, end = (datetime.fromisoformat(timing[k]) for k in ("started", "finished"))
+        spans.setdefault(stage, []).append((start, end, float(timing.get("wall_seconds", 0.0))))
+    lines = ["| stage | jobs | first start -> last finish (UTC) | wall span | sum of job walls |", "|---|---:|---|---:|---:|"]
+    for stage in ("references", "datasets", "training", "evaluation", "figures"):
+        if stage not in spans:
+            continue
+        jobs = spans[stage]
+        first, last = min(j[0] for j in jobs), max(j[1] for j in jobs)
+        lines.append(f"| {stage} | {len(jobs)} | {first:%H:%M:%S} -> {last:%H:%M:%S} | "
+                     f"{(last - first).total_seconds() / 60:.1f} min | {sum(j[2] for j in jobs) / 60:.1f} min |")
+    return lines
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    run = Path(argv[0]) if argv else Path(".")
+    tables = {name: pd.read_csv(run / "figures" / "tables" / f"{name}.csv")
+              for name in ("total_energies", "ionization_potentials", "atomization_energies")}
+    methods = list(dict.fromkeys(tables["total_energies"]["method"]))
+    seeds = pd.read_csv(run / "figures" / "tables" / "seeds.csv")
+    study_path = run / "figures" / "tables" / "selection_study.csv"
+    out = ["# Results of the paper config", "",
+           "Generated by `tools/results_page.py` from a run of `config/config.yaml` (every number below is read",
+           "from that run's tables and provenance records). MAEs in mHa; the paper's numbers are docs/physics.md",
+           "section 10 (quoted for sKSR-global only). Test molecules: the ten of the test split; all-20: every",
+           "system; IP: the ten ions; AE: the ten molecules. Density loss: mean over the test molecules of",
+           "h sum (n - n_DMRG)^2 (1/bohr).", "", "## Wall time per stage", "", *stage_times(run), "",
+           "## Our models, the published models through our engine, and the paper", "",
+           *comparison_table(tables, methods), "", "## Every seed", "",
+           "Full table: `figures/tables/seeds.csv|md`; figure: `figures/seed_spread.png`.", "",
+           *seed_distribution(seeds), ""]
+    if study_path.exists():
+        out += ["## Selection rules on all seeds and on disjoint seed subsets", "",
+                "`paper`: lowest validation loss (Be+) below 0.1; `ensemble-N`: mean prediction of the N best-validated",
+                "seeds; `ions`: the seed with the lowest K = 30 error on Be+ and the ions outside training. Subsets",
+                "stand in for reruns with other seeds.", "", *study_table(pd.read_csv(study_path)), ""]
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
