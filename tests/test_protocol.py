@@ -74,8 +74,11 @@ class _Recorder:
     def __init__(self, settings):
         self.settings, self.count, self.checkpoints, self.replay = settings, 0, [], None
 
-    def evaluate(self, evaluate, x):
-        return evaluate(x)
+    def replayed_evaluation(self, x):
+        return None
+
+    def log_evaluation(self, *args):
+        pass
 
     def record(self, x, parts, gradient, wall):
         if self.count % self.settings.checkpoint_every == 0:
@@ -201,8 +204,32 @@ def test_the_replay_fingerprint_covers_seed_settings_data_and_code(data, monkeyp
     _, other_data, _ = training._problems("lsda", data[0], data[1]._replace(energies=data[1].energies + 1e-9),
                                           data[2], data[3], settings)
     assert base != training.run_fingerprint("lsda", 1, spec, settings, other_data)
+    assert base != training.run_fingerprint("lsda", 1, spec, settings, train, mode="batched:30")
+    monkeypatch.setattr(training, "runtime_fingerprint", lambda: ["gpu", ["H100"], ""])
+    assert base != training.run_fingerprint("lsda", 1, spec, settings, train)
+    monkeypatch.undo()
     monkeypatch.setattr(training, "code_fingerprint", lambda: "edited code")
     assert base != training.run_fingerprint("lsda", 1, spec, settings, train)
+
+
+def test_a_disk_error_in_the_replay_log_fails_the_job_not_the_seed(data, tmp_path, monkeypatch):
+    settings = TrainingSettings(max_evaluations=4, num_iterations=6, checkpoint_every=2, network_float32=False)
+
+    def disk_full(self, *args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(training.ReplayLog, "append", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        train_seed("lsda", 1, *data, settings, tmp_path / "run", replay_dir=tmp_path / "replay")
+    assert not (tmp_path / "run" / "run.json").exists()  # no record saying "failed": the job reruns
+
+
+def test_a_corrupt_replay_header_is_discarded(data, tmp_path):
+    (tmp_path / "replay").mkdir()
+    (tmp_path / "replay" / "replay.json").write_text("{torn")
+    settings = TrainingSettings(max_evaluations=3, num_iterations=6, checkpoint_every=2, network_float32=False)
+    record = train_seed("lsda", 1, *data, settings, tmp_path / "run", replay_dir=tmp_path / "replay")
+    assert record["status"] == "ok" and record["timing"]["replayed_evaluations"] == 0
 
 
 def test_a_replay_log_of_another_run_is_discarded(data, tmp_path):

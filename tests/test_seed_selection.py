@@ -25,6 +25,7 @@ def test_seed_rows_account_for_every_seed():
     ]
     table = pd.DataFrame(rows, columns=SEED_TABLE_COLUMNS)
     assert list(table["eligible"]) == [True, False, False]
+    assert list(table["predictions_ok"]) == [True, True, False]
     assert list(table["selected"]) == [True, False, False]
     assert "not below 0.1" in table.loc[1, "note"] and "non-finite" in table.loc[2, "note"]
     assert np.isnan(table.loc[2, "test_mae"]) and table.loc[0, "selected_evaluation"] == 0
@@ -42,7 +43,7 @@ def test_rule_names_parse_or_fail_clearly():
 def _seeds(losses, eligible=None):
     eligible = eligible or [True] * len(losses)
     return pd.DataFrame({"seed": range(len(losses)), "validation_loss": losses, "eligible": eligible,
-                         "test_mae": [0.01] * len(losses)})
+                         "predictions_ok": [True] * len(losses), "test_mae": [np.nan] * len(losses)})
 
 
 def test_ensemble_takes_the_best_validated_eligible_seeds_and_averages_them():

@@ -92,7 +92,8 @@ def study_table(study: pd.DataFrame) -> list[str]:
              "|---|---|---|---|---:|---:|---:|---:|"]
     for row in study.itertuples():
         values = [getattr(row, c, np.nan) * 1000 for c in ("test_mae", "all_mae", "ip_mae", "ae_mae")]
-        lines.append(f"| {row.model} | {row.subset} | {row.rule} | {row.seeds} | " + " | ".join(_cell(v) for v in values) + " |")
+        chosen = row.seeds if isinstance(row.seeds, str) else "-"
+        lines.append(f"| {row.model} | {row.subset} | {row.rule} | {chosen} | " + " | ".join(_cell(v) for v in values) + " |")
     return lines
 
 
@@ -100,7 +101,8 @@ def stage_times(run: Path) -> list[str]:
     spans: dict[str, list] = {}
     for record_path in list((run / "results" / "provenance").rglob("*.json")) + list((run / "figures" / "provenance").rglob("*.json")):
         record = json.loads(record_path.read_text())
-        stage = STAGES.get(record.get("rule"))
+        rule = str(record.get("rule"))
+        stage = "training" if rule.startswith("train_seeds_") else STAGES.get(rule)
         timing = record.get("timing") or {}
         if not stage or "started" not in timing:
             continue

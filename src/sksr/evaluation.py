@@ -335,9 +335,11 @@ def seed_error_rows(
 
 SEED_TABLE_COLUMNS = [
     "model", "seed", "status", "num_evaluations", "selected_evaluation", "validation_loss", "eligible",
-    "selected", "test_mae", "all_mae", "ip_mae", "ae_mae", "test_density_loss", "note",
+    "selected", "predictions_ok", "test_mae", "all_mae", "ip_mae", "ae_mae", "test_density_loss", "note",
 ]
-"""Columns of the seed table; MAEs in Ha (test_mae: total energies of the test split)."""
+"""Columns of the seed table; MAEs in Ha (test_mae: total energies of the test split). ``eligible``: the
+paper's rule (status ok, validation loss below the threshold); ``predictions_ok``: the K = 30 evaluation of
+the selected checkpoint converged for every system."""
 
 
 def error_summary(tables: Mapping[str, pd.DataFrame]) -> dict:
@@ -374,6 +376,7 @@ def seed_row(model: str, record: Mapping, summary: Mapping | None, chosen_seed, 
         "validation_loss": loss,
         "eligible": bool(eligible),
         "selected": int(record["seed"]) == chosen_seed,
+        "predictions_ok": summary is not None,
         "note": note,
     }
     row.update(summary or {key: np.nan for key in ("test_mae", "all_mae", "ip_mae", "ae_mae", "test_density_loss")})

@@ -42,8 +42,9 @@ def rule_label(model_label: str, rule: str) -> str:
 
 
 def eligible_by_validation(seeds: pd.DataFrame) -> pd.DataFrame:
-    """Eligible seeds with usable predictions, lowest validation loss first (ties: lower seed)."""
-    usable = seeds[seeds["eligible"].astype(bool) & np.isfinite(seeds["test_mae"].astype(float))]
+    """Eligible seeds with usable predictions (never judged by test errors), lowest validation loss first
+    (ties: lower seed)."""
+    usable = seeds[seeds["eligible"].astype(bool) & seeds["predictions_ok"].astype(bool)]
     return usable.sort_values(["validation_loss", "seed"], kind="stable")
 
 

@@ -414,7 +414,10 @@ class ReplayLog:
 
     def _read(self, fingerprint: str) -> np.ndarray:
         """Complete records of a log of this run; anything else is removed."""
-        same_run = self.header.exists() and json.loads(self.header.read_text()).get("fingerprint") == fingerprint
+        try:
+            same_run = json.loads(self.header.read_text()).get("fingerprint") == fingerprint
+        except (OSError, ValueError, AttributeError):  # absent or unreadable header: not this run's log
+            same_run = False
         if not same_run or not self.path.exists():
             self.path.unlink(missing_ok=True)
             atomic_write_json(self.header, {"fingerprint": fingerprint})
@@ -480,12 +483,19 @@ def code_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def run_fingerprint(model_kind: str, seed: int, spec, settings, train: "_Problem") -> str:
-    """SHA-256 of everything that fixes a seed's trajectory: model, seed, settings, training data, code."""
+def runtime_fingerprint() -> list:
+    """Backend, device kinds and XLA flags: the same code compiles to other programs elsewhere."""
+    return [jax.default_backend(), sorted({d.device_kind for d in jax.devices()}), os.environ.get("XLA_FLAGS", "")]
+
+
+def run_fingerprint(model_kind: str, seed: int, spec, settings, train: "_Problem", mode: str = "single") -> str:
+    """SHA-256 of everything that fixes a seed's trajectory: model, seed, settings, training data, code,
+    runtime (backend, devices, XLA flags) and evaluation ``mode`` (``"single"`` or ``"batched:S"``)."""
     import hashlib
 
     digest = hashlib.sha256()
-    digest.update(json.dumps([model_kind, int(seed), spec.to_dict(), settings.to_dict()]).encode())
+    digest.update(json.dumps([model_kind, int(seed), spec.to_dict(), settings.to_dict(), mode]).encode())
+    digest.update(json.dumps(runtime_fingerprint()).encode())
     digest.update(code_fingerprint().encode())
     for leaf in jax.tree_util.tree_leaves((train.batch, train.references)):
         digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
@@ -554,18 +564,19 @@ class _SeedRun:
         )
         self.checkpoints.append((evaluation, train_loss, np.array(vector)))
 
-    def evaluate(self, evaluate: Callable, x: np.ndarray):
-        """One evaluation at ``x``: from the replay log when it holds it, else computed (and logged)."""
+    def replayed_evaluation(self, x: np.ndarray):
+        """``(LossParts, gradient, wall)`` of the next evaluation from the replay log, or None."""
         replayed = self.replay.next(x) if self.replay is not None else None
         if replayed is not None:
             self.replayed += 1
-            return replayed
-        if self.replayed and self.count == self.replayed:
+        elif self.replayed and self.count == self.replayed:
             self.log.info("%s: resumed, %d evaluations replayed from the log", self.label, self.replayed)
-        parts, gradient, wall = evaluate(x)
+        return replayed
+
+    def log_evaluation(self, x: np.ndarray, parts: LossParts, gradient: np.ndarray, wall: float) -> None:
+        """Append a computed evaluation to the replay log (an I/O error fails the job, not the seed)."""
         if self.replay is not None:
             self.replay.append(x, parts, np.asarray(gradient, dtype=np.float64), wall)
-        return parts, gradient, wall
 
     def record(self, vector: np.ndarray, parts: LossParts, gradient: np.ndarray, wall: float):
         """Book evaluation number ``self.count``; returns (loss, gradient) for SciPy or raises _SeedFailed."""
@@ -617,12 +628,16 @@ def _minimize(evaluate: Callable, x0: np.ndarray, run: _SeedRun) -> tuple[str, s
 
     def objective(x):
         x = np.asarray(x, dtype=np.float64)
+        replayed = run.replayed_evaluation(x)
+        if replayed is not None:
+            return run.record(x, *replayed)
         try:
-            parts, gradient, wall = run.evaluate(evaluate, x)
-        except _SeedFailed:
-            raise
+            parts, gradient, wall = evaluate(x)
+        except (OSError, MemoryError):
+            raise  # the machine, not the seed: fail the job so that it reruns (and resumes)
         except Exception as error:  # noqa: BLE001 -- an evaluation that raises fails this seed only
             raise _SeedFailed(f"evaluation {run.count} raised {type(error).__name__}: {error}") from error
+        run.log_evaluation(x, parts, gradient, wall)
         return run.record(x, parts, gradient, wall)
 
     settings = run.settings
@@ -836,7 +851,10 @@ def train_seeds_batched(
     replays = [None] * len(seeds)
     if replay_dirs is not None:
         replays = [
-            ReplayLog(d, run_fingerprint(model_kind, s, spec, settings, train), spec.parameter_count, log)
+            ReplayLog(
+                d, run_fingerprint(model_kind, s, spec, settings, train, f"batched:{len(seeds)}"),
+                spec.parameter_count, log,
+            )
             for s, d in zip(seeds, replay_dirs)
         ]
     runs = [
@@ -1022,7 +1040,10 @@ def select_best_seed(
             candidates.append(candidate)
     if not candidates:
         reasons = "; ".join(f"seed {f['seed']} ({f['run_dir']}): {f['reason']}" for f in failed)
-        raise SelectionError(f"every seed failed, nothing to select from {len(run_dirs)} runs: {reasons}")
+        raise SelectionError(
+            f"no seed can be selected from {len(run_dirs)} runs (every seed failed or has a validation "
+            f"loss not below {max_validation_loss:g}): {reasons}"
+        )
     kinds = {c["model_kind"] for c in candidates}
     if len(kinds) > 1:
         raise SelectionError(f"runs of different model kinds cannot be compared: {sorted(kinds)}")

@@ -62,7 +62,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     errors = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     atomic_write_text(smk.output.csv, errors.to_csv(index=False, float_format="%.10g"))
     table = pd.DataFrame(rows, columns=SEED_TABLE_COLUMNS)
-    atomic_write_text(smk.output.seeds_csv, table.to_csv(index=False, float_format="%.10g"))
+    # Full precision: selection rules rank seeds by these validation losses.
+    atomic_write_text(smk.output.seeds_csv, table.to_csv(index=False, float_format="%.17g"))
     atomic_write_text(smk.output.seeds_md, seed_table_markdown(table))
     for model, part in table.groupby("model", sort=False):
         job.log.info(
