@@ -6,6 +6,7 @@ import pytest
 
 from sksr import seed_selection as rules
 from sksr.evaluation import SEED_TABLE_COLUMNS, seed_row
+from sksr.training import exclusion_reason
 
 
 def _record(seed, loss, status="ok"):
@@ -19,9 +20,9 @@ SUMMARY = {"test_mae": 0.003, "all_mae": 0.002, "ip_mae": 0.001, "ae_mae": 0.004
 
 def test_seed_rows_account_for_every_seed():
     rows = [
-        seed_row("global", _record(0, 2e-6), SUMMARY, 0, 0.1),
-        seed_row("global", _record(1, 0.3), SUMMARY, 0, 0.1),
-        seed_row("global", _record(2, 0.0, "failed"), None, 0, 0.1),
+        seed_row("global", record, summary, 0, exclusion_reason(record, 0.1))
+        for record, summary in ((_record(0, 2e-6), SUMMARY), (_record(1, 0.3), SUMMARY),
+                                (_record(2, 0.0, "failed"), None))
     ]
     table = pd.DataFrame(rows, columns=SEED_TABLE_COLUMNS)
     assert list(table["eligible"]) == [True, False, False]
@@ -52,7 +53,7 @@ def test_ensemble_takes_the_best_validated_eligible_seeds_and_averages_them():
     arrays = {s: {"names": np.array(["A", "B"]), "n_electrons": np.array([1, 2]), "spacing": 0.1,
                   "energies": np.full((2, 3), float(s)), "densities": np.full((2, 2, 4), float(s))}
               for s in (1, 2)}
-    chosen, mean = rules.apply_rule("ensemble-2", seeds, arrays, {}, {}, [])
+    chosen, mean = rules.apply_rule("ensemble-2", seeds, arrays, {}, [])
     assert chosen == [1, 2]
     np.testing.assert_allclose(mean["energies"], 1.5)
     np.testing.assert_allclose(mean["densities"], 1.5)
@@ -69,7 +70,7 @@ def test_ion_rule_scores_only_the_selection_systems():
     assert rules.apply_rule("paper", seeds, {s: {"names": np.array(["Be+"]), "n_electrons": np.array([3]),
                                                  "spacing": 0.1, "energies": np.zeros((1, 1)),
                                                  "densities": np.zeros((1, 2, 1))} for s in (0, 1)},
-                            predictions, references, [])[0] == [0]
+                            references, [])[0] == [0]
 
 
 def test_no_eligible_seed_is_a_clear_error_and_subsets_are_disjoint():

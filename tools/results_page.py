@@ -18,6 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from sksr.evaluation import error_summary  # noqa: E402
+
 PAPER = {"sKSR-global": {"test_mae": 2.7, "all_mae": 1.7, "ip_mae": 1.0, "ae_mae": 3.5}}
 STAGES = {
     "reference": "references", "reference_summary": "references", "dataset": "datasets",
@@ -28,24 +32,11 @@ STAGES = {
 MODELS = [("LSDA", None), ("sKSR-LSDA", "lsda"), ("sKSR-GGA", "gga"), ("sKSR-global", "global")]
 
 
-def _mae(frame: pd.DataFrame, method: str, split: str | None = None) -> float:
-    part = frame[frame["method"] == method]
-    if split:
-        part = part[part["split"] == split]
-    return float(part["error"].abs().mean() * 1000) if len(part) else np.nan
-
-
 def method_summary(tables: dict, method: str) -> dict:
-    """MAEs in mHa and the mean test density loss of one method label."""
-    energies = tables["total_energies"]
-    test = energies[(energies["method"] == method) & (energies["split"] == "test")]
-    return {
-        "test_mae": _mae(energies, method, "test"),
-        "all_mae": _mae(energies, method),
-        "ip_mae": _mae(tables["ionization_potentials"], method),
-        "ae_mae": _mae(tables["atomization_energies"], method),
-        "density": float(test["density_loss"].mean()) if len(test) else np.nan,
-    }
+    """MAEs in mHa and the mean test density loss of one method label (``sksr.evaluation.error_summary``)."""
+    summary = error_summary({name: table[table["method"] == method] for name, table in tables.items()})
+    return {**{k: 1000 * summary[k] for k in ("test_mae", "all_mae", "ip_mae", "ae_mae")},
+            "density": summary["test_density_loss"]}
 
 
 def _cell(value, digits=2) -> str:

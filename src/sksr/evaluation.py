@@ -15,13 +15,12 @@ mean-error and MAE rows over the test split and over all systems. The density lo
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from sksr.atomic_io import atomic_savez, atomic_write_text
+from sksr.atomic_io import atomic_savez, atomic_write_text, read_npz
 from sksr.constants import CHEMICAL_ACCURACY
 from sksr.grid import Grid
 from sksr.hamiltonian import nuclear_repulsion
@@ -82,14 +81,18 @@ def diverged_systems(predictions: Mapping) -> list[str]:
 
 def failure_reason(path: str | os.PathLike) -> str:
     """The reason stored in a failed-seed marker ('' when absent)."""
-    with np.load(path) as data:
-        return str(data["failure_reason"]) if "failure_reason" in data.files else ""
+    arrays = read_predictions(path)
+    return str(arrays["failure_reason"]) if "failure_reason" in arrays else ""
+
+
+def is_usable(arrays: Mapping) -> bool:
+    """False for the arrays of a failed-seed marker written by ``failed_predictions``."""
+    return not ("failed" in arrays and bool(arrays["failed"]))
 
 
 def prediction_ok(path: str | os.PathLike) -> bool:
     """False for a failed-seed marker written by ``failed_predictions``."""
-    with np.load(path) as data:
-        return not ("failed" in data.files and bool(data["failed"]))
+    return is_usable(read_predictions(path))
 
 
 def save_predictions(path: str | os.PathLike, predictions: Mapping, method: str) -> None:
@@ -102,15 +105,24 @@ def save_predictions(path: str | os.PathLike, predictions: Mapping, method: str)
     atomic_savez(path, {"method": np.array(method), **predictions})
 
 
-def load_predictions(path: str | os.PathLike) -> dict:
-    """``{name: (final energy, total density (G,))}`` plus ``"_spacing"`` from a predictions file."""
-    with np.load(path) as data:
-        result = {
-            str(n): (float(e[-1]), np.asarray(d).sum(axis=0))
-            for n, e, d in zip(data["names"], data["energies"], data["densities"])
-        }
-        result["_spacing"] = float(data["spacing"])
+def read_predictions(path: str | os.PathLike) -> dict:
+    """Every array of a predictions file (see the module docstring); a corrupt file is named."""
+    return read_npz(path)
+
+
+def final_values(arrays: Mapping) -> dict:
+    """``{name: (final energy, total density (G,))}`` plus ``"_spacing"`` from a predictions file's arrays."""
+    result = {
+        str(n): (float(e[-1]), np.asarray(d).sum(axis=0))
+        for n, e, d in zip(arrays["names"], arrays["energies"], arrays["densities"])
+    }
+    result["_spacing"] = float(arrays["spacing"])
     return result
+
+
+def load_predictions(path: str | os.PathLike) -> dict:
+    """``final_values`` of a predictions file."""
+    return final_values(read_predictions(path))
 
 
 def load_reference_arrays(path: str | os.PathLike) -> tuple[float, np.ndarray]:
@@ -357,16 +369,22 @@ def error_summary(tables: Mapping[str, pd.DataFrame]) -> dict:
     }
 
 
-def seed_row(model: str, record: Mapping, summary: Mapping | None, chosen_seed, max_validation_loss: float,
+def method_error_summary(values: Mapping, references: Mapping, systems: Mapping, settings: Mapping) -> dict:
+    """``error_summary`` of one method's ``final_values``; ``settings`` holds the config's ``split``,
+    ``atomization_fragments``, ``ionization_pairs`` and ``grid`` (a job's settings slice)."""
+    tables = build_tables(
+        {"method": values}, references, systems, settings["split"], settings["atomization_fragments"],
+        settings["ionization_pairs"], settings["grid"]["spacing"],
+    )
+    return error_summary(tables)
+
+
+def seed_row(model: str, record: Mapping, summary: Mapping | None, chosen_seed, exclusion: str,
              note: str = "") -> dict:
-    """One row of the seed table from a seed's run record (run.json) and its error summary (None: failed)."""
+    """One row of the seed table from a seed's run record (run.json), its error summary (None: no usable
+    predictions) and why selection excludes it (``sksr.training.exclusion_reason``; "" when eligible)."""
     selected = record.get("selected") or {}
     loss = selected.get("validation_loss", np.nan)
-    eligible = record.get("status") == "ok" and np.isfinite(loss) and loss < max_validation_loss
-    if record.get("status") != "ok":
-        note = note or str(record.get("failure_reason") or "failed")
-    elif not eligible:
-        note = note or f"validation loss not below {max_validation_loss:g}"
     row = {
         "model": model,
         "seed": int(record["seed"]),
@@ -374,10 +392,10 @@ def seed_row(model: str, record: Mapping, summary: Mapping | None, chosen_seed, 
         "num_evaluations": record.get("num_evaluations"),
         "selected_evaluation": selected.get("evaluation"),
         "validation_loss": loss,
-        "eligible": bool(eligible),
+        "eligible": not exclusion,
         "selected": int(record["seed"]) == chosen_seed,
         "predictions_ok": summary is not None,
-        "note": note,
+        "note": note or exclusion,
     }
     row.update(summary or {key: np.nan for key in ("test_mae", "all_mae", "ip_mae", "ae_mae", "test_density_loss")})
     return row

@@ -70,17 +70,20 @@ def committee(arrays: Sequence[Mapping]) -> dict:
 
 def choose_seeds(rule: str, seeds: pd.DataFrame, predictions: Mapping[int, Mapping], references: Mapping,
                  selection_systems: Sequence[str]) -> list[int]:
-    """Seeds a rule combines (one seed for ``ions``, up to N for ``ensemble-N``).
+    """Seeds a rule combines: one for ``paper`` (the lowest validation loss) and ``ions``, up to N for
+    ``ensemble-N``.
 
     Args:
       seeds: seed-table rows of one model (``sksr.evaluation.SEED_TABLE_COLUMNS``).
-      predictions: seed -> ``load_predictions`` dict of that seed.
+      predictions: seed -> ``final_values`` of its predictions (read only by ``ions``).
       references: system -> (energy, density).
       selection_systems: the systems the ``ions`` rule scores (never test systems).
     """
     ranked = eligible_by_validation(seeds)
     if ranked.empty:
         raise ValueError("no eligible seed (status ok, validation loss below the threshold, usable predictions)")
+    if rule == "paper":
+        return [int(ranked["seed"].iloc[0])]
     kind, size = parse_rule(rule)
     if kind == "ensemble":
         return [int(s) for s in ranked["seed"].iloc[:size]]
@@ -94,43 +97,40 @@ def seed_subsets(seeds: Sequence[int], size: int) -> list[list[int]]:
     return [seeds[i : i + size] for i in range(0, len(seeds) - size + 1, size)]
 
 
-def apply_rule(rule: str, seeds: pd.DataFrame, arrays: Mapping[int, Mapping], loaded: Mapping[int, Mapping],
-               references: Mapping, selection_systems: Sequence[str]) -> tuple[list[int], dict]:
-    """(chosen seeds, predictions arrays) of a rule; ``"paper"`` is the lowest validation loss.
+def apply_rule(rule: str, seeds: pd.DataFrame, arrays: Mapping[int, Mapping], references: Mapping,
+               selection_systems: Sequence[str]) -> tuple[list[int], dict]:
+    """(chosen seeds, predictions arrays of the chosen seed or committee) of a rule (``choose_seeds``).
 
     Args:
-      arrays: seed -> the raw arrays of its predictions file; loaded: seed -> ``load_predictions`` dict.
+      arrays: seed -> the arrays of its predictions file (``sksr.evaluation.read_predictions``).
     """
-    if rule == "paper":
-        ranked = eligible_by_validation(seeds)
-        if ranked.empty:
-            raise ValueError("no eligible seed")
-        chosen = [int(ranked["seed"].iloc[0])]
-    else:
-        chosen = choose_seeds(rule, seeds, loaded, references, selection_systems)
+    from sksr.evaluation import final_values
+
+    values = {s: final_values(a) for s, a in arrays.items()} if rule == "ions" else {}
+    chosen = choose_seeds(rule, seeds, values, references, selection_systems)
     return chosen, committee([arrays[s] for s in chosen])
 
 
-def robustness_rows(model: str, rules: Sequence[str], seeds: pd.DataFrame, arrays, loaded, references,
+def robustness_rows(model: str, rules: Sequence[str], seeds: pd.DataFrame, arrays, references,
                     selection_systems, subset_size: int, summarize) -> list[dict]:
-    """Every rule on all seeds and on disjoint subsets of ``subset_size`` seeds.
+    """Every rule (``"paper"`` first) on all seeds and on disjoint subsets of ``subset_size`` seeds.
 
     ``summarize(predictions arrays) -> dict`` gives the error summary (``sksr.evaluation.error_summary``).
     Returns one row per (subset, rule): model, subset, rule, chosen seeds and the summary's MAEs.
     """
-    usable = sorted(int(s) for s in eligible_by_validation(seeds)["seed"])
-    subsets = [("all", sorted(int(s) for s in seeds["seed"]))]
-    subsets += [(f"{s[0]}-{s[-1]}", s) for s in seed_subsets(sorted(int(x) for x in seeds["seed"]), subset_size)]
+    usable = set(int(s) for s in eligible_by_validation(seeds)["seed"])
+    all_seeds = sorted(int(s) for s in seeds["seed"])
+    subsets = [("all", all_seeds)] + [(f"{s[0]}-{s[-1]}", s) for s in seed_subsets(all_seeds, subset_size)]
     rows = []
     for name, members in subsets:
         part = seeds[seeds["seed"].isin(members)]
         for rule in ["paper", *rules]:
             try:
-                chosen, predictions = apply_rule(rule, part, arrays, loaded, references, selection_systems)
+                chosen, predictions = apply_rule(rule, part, arrays, references, selection_systems)
             except ValueError as error:
                 rows.append({"model": model, "subset": name, "rule": rule, "seeds": "", "note": str(error)})
                 continue
             rows.append({"model": model, "subset": name, "rule": rule, "seeds": " ".join(map(str, chosen)),
-                         "eligible_seeds": len([s for s in usable if s in members]), **summarize(predictions),
+                         "eligible_seeds": len(usable.intersection(members)), **summarize(predictions),
                          "note": ""})
     return rows

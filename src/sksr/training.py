@@ -50,6 +50,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
+import hashlib
 import json
 import logging
 import math
@@ -68,6 +70,7 @@ import scipy
 import scipy.optimize
 
 from sksr.atomic_io import atomic_write_json
+from sksr.provenance import package_versions
 from sksr.functionals.neural import (
     MODEL_KINDS,
     NeuralXCSpec,
@@ -469,17 +472,16 @@ class ReplayLog:
         self.header.unlink(missing_ok=True)
 
 
+@functools.cache
 def code_fingerprint() -> str:
     """SHA-256 of the sksr package's source and the numerical libraries' versions: any change of the code
-    that computes a loss makes old replay logs unusable (their evaluations came from other code)."""
-    import hashlib
-
+    that computes a loss makes old replay logs unusable (their evaluations came from other code).
+    Computed once per process."""
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent
     for path in sorted(package.rglob("*.py")):
         digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
-    versions = [jax.__version__, getattr(jax.lib, "__version__", ""), np.__version__, scipy.__version__]
-    digest.update(json.dumps(versions).encode())
+    digest.update(json.dumps(package_versions(("jax", "jaxlib", "numpy", "scipy"))).encode())
     return digest.hexdigest()
 
 
@@ -491,8 +493,6 @@ def runtime_fingerprint() -> list:
 def run_fingerprint(model_kind: str, seed: int, spec, settings, train: "_Problem", mode: str = "single") -> str:
     """SHA-256 of everything that fixes a seed's trajectory: model, seed, settings, training data, code,
     runtime (backend, devices, XLA flags) and evaluation ``mode`` (``"single"`` or ``"batched:S"``)."""
-    import hashlib
-
     digest = hashlib.sha256()
     digest.update(json.dumps([model_kind, int(seed), spec.to_dict(), settings.to_dict(), mode]).encode())
     digest.update(json.dumps(runtime_fingerprint()).encode())
@@ -500,6 +500,17 @@ def run_fingerprint(model_kind: str, seed: int, spec, settings, train: "_Problem
     for leaf in jax.tree_util.tree_leaves((train.batch, train.references)):
         digest.update(np.ascontiguousarray(np.asarray(leaf)).tobytes())
     return digest.hexdigest()
+
+
+def _replay_log(replay_dir, model_kind, seed, spec, settings, train, mode, log) -> ReplayLog | None:
+    """The replay log of one seed in ``replay_dir`` (None without a directory)."""
+    if replay_dir is None:
+        return None
+    fingerprint = run_fingerprint(model_kind, seed, spec, settings, train, mode)
+    replay = ReplayLog(replay_dir, fingerprint, spec.parameter_count, log)
+    if len(replay.records):
+        log.info("%s seed %d: replay log holds %d evaluations", model_kind, seed, len(replay.records))
+    return replay
 
 
 class _SeedRun:
@@ -792,12 +803,7 @@ def train_seed(
     log.info(
         "%s seed %d: %d parameters, devices %s", model_kind, seed, spec.parameter_count, env["jax_devices"]
     )
-    replay = None
-    if replay_dir is not None:
-        fingerprint = run_fingerprint(model_kind, seed, spec, settings, train)
-        replay = ReplayLog(replay_dir, fingerprint, spec.parameter_count, log)
-        if len(replay.records):
-            log.info("%s seed %d: replay log holds %d evaluations", model_kind, seed, len(replay.records))
+    replay = _replay_log(replay_dir, model_kind, seed, spec, settings, train, "single", log)
     run = _SeedRun(model_kind, seed, spec, settings, out_dir, log, _system_names(train_batch), replay)
     x0 = flatten_params(spec, init_params(spec, seed))
 
@@ -848,15 +854,11 @@ def train_seeds_batched(
     log.info("%s seeds %s batched: devices %s", model_kind, seeds, env["jax_devices"])
     if replay_dirs is not None and len(replay_dirs) != len(seeds):
         raise ValueError(f"{len(seeds)} seeds but {len(replay_dirs)} replay directories")
-    replays = [None] * len(seeds)
-    if replay_dirs is not None:
-        replays = [
-            ReplayLog(
-                d, run_fingerprint(model_kind, s, spec, settings, train, f"batched:{len(seeds)}"),
-                spec.parameter_count, log,
-            )
-            for s, d in zip(seeds, replay_dirs)
-        ]
+    mode = f"batched:{len(seeds)}"
+    replays = [
+        _replay_log(d, model_kind, s, spec, settings, train, mode, log)
+        for s, d in zip(seeds, replay_dirs or [None] * len(seeds))
+    ]
     runs = [
         _SeedRun(model_kind, s, spec, settings, d, log, _system_names(train_batch), replay)
         for s, d, replay in zip(seeds, out_dirs, replays)
@@ -980,16 +982,27 @@ DEFAULT_MAX_VALIDATION_LOSS = 0.1
 """Seeds whose selected validation loss is not below this are never selected (the published runs)."""
 
 
-def _candidate_or_reason(run_dir, record: dict, max_validation_loss: float) -> tuple[dict | None, str]:
-    """A run's candidate entry, or None and why it is excluded."""
+def exclusion_reason(record: Mapping, max_validation_loss: float = DEFAULT_MAX_VALIDATION_LOSS) -> str:
+    """Why selection never picks the seed of a run record ("" when it is eligible): it failed, has no
+    finite validation loss, or its loss is not below ``max_validation_loss``."""
     selected = record.get("selected")
     if record.get("status") != "ok" or not selected:
-        return None, record.get("failure_reason") or "no selected checkpoint"
+        return record.get("failure_reason") or "no selected checkpoint"
     loss = selected.get("validation_loss")
     if not isinstance(loss, (int, float)) or not math.isfinite(loss):
-        return None, "no finite validation loss"
+        return "no finite validation loss"
     if loss >= max_validation_loss:
-        return None, f"validation loss {loss:.3g} is not below {max_validation_loss:g}"
+        return f"validation loss {loss:.3g} is not below {max_validation_loss:g}"
+    return ""
+
+
+def _candidate_or_reason(run_dir, record: dict, max_validation_loss: float) -> tuple[dict | None, str]:
+    """A run's candidate entry, or None and why it is excluded."""
+    reason = exclusion_reason(record, max_validation_loss)
+    if reason:
+        return None, reason
+    selected = record["selected"]
+    loss = selected["validation_loss"]
     return {
         "run_dir": str(run_dir),
         "seed": record["seed"],

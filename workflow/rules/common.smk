@@ -12,6 +12,7 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from sksr import config_files, interrupts  # noqa: E402
+from sksr.functionals.published import published_files, published_name  # noqa: E402
 from sksr.provenance import config_slice  # noqa: E402
 from sksr.workflow_config import (  # noqa: E402
     DMRG_JOB_KEYS,
@@ -193,11 +194,8 @@ def baseline_inputs(wildcards):
     """Code of a baseline job, plus the parameter files of a published model."""
     if not wildcards.baseline.startswith("published-"):
         return {"code": code("scf", "evaluation", script="baseline.py")}
-    name = f"sksr_{wildcards.baseline.removeprefix('published-')}"
+    files = published_files(published_name(wildcards.baseline))
     return {
         "code": code("scf", "evaluation", "published", script="baseline.py"),
-        "model": [
-            f"src/sksr/functionals/published_models/{name}.{ext}"
-            for ext in ("npz", "json")
-        ],
+        "model": [os.path.relpath(path, workflow.basedir) for path in files],
     }

@@ -14,11 +14,10 @@ from sksr.provenance import snakemake_job  # noqa: E402
 with snakemake_job(snakemake) as job:  # noqa: F821
     import json
 
-    import numpy as np
     import pandas as pd
 
     from sksr.atomic_io import atomic_write_text
-    from sksr.evaluation import load_predictions, load_reference_arrays, prediction_ok, save_predictions
+    from sksr.evaluation import final_values, is_usable, load_reference_arrays, read_predictions, save_predictions
     from sksr.seed_selection import apply_rule, selection_mae
 
     smk = snakemake  # noqa: F821
@@ -28,20 +27,15 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     seeds = pd.read_csv(smk.input.seeds)
     seeds = seeds[seeds["model"] == model]
     references = {Path(p).stem: load_reference_arrays(p) for p in smk.input.references}
-    paths = {int(Path(p).stem.removeprefix("seed")): p for p in smk.input.predictions}
-    usable = {s: p for s, p in paths.items() if prediction_ok(p)}
-    arrays = {}
-    for seed, path in usable.items():
-        with np.load(path) as data:
-            arrays[seed] = {key: data[key] for key in data.files}
-    loaded = {seed: load_predictions(path) for seed, path in usable.items()}
-    chosen, predictions = apply_rule(rule, seeds, arrays, loaded, references, scored)
+    arrays = {int(Path(p).stem.removeprefix("seed")): read_predictions(p) for p in smk.input.predictions}
+    arrays = {seed: values for seed, values in arrays.items() if is_usable(values)}
+    chosen, predictions = apply_rule(rule, seeds, arrays, references, scored)
     record = {
         "model": model,
         "rule": rule,
         "seeds": chosen,
         "scored_systems": scored if rule == "ions" else [],
-        "selection_mae": {s: selection_mae(loaded[s], references, scored) for s in chosen},
+        "selection_mae": {s: selection_mae(final_values(arrays[s]), references, scored) for s in chosen},
         "max_validation_loss": selection["max_validation_loss"],
     }
     save_predictions(smk.output.npz, predictions, method=f"sksr-{model}-{rule}")

@@ -20,19 +20,18 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     from sksr.atomic_io import atomic_write_text
     from sksr.evaluation import (
         SEED_TABLE_COLUMNS,
-        build_tables,
-        error_summary,
-        failure_reason,
-        load_predictions,
+        final_values,
+        is_usable,
         load_reference_arrays,
-        prediction_ok,
+        method_error_summary,
+        read_predictions,
         seed_error_rows,
         seed_row,
         seed_table_markdown,
         split_of,
     )
     from sksr.systems import System
-    from sksr.training import load_run_record
+    from sksr.training import exclusion_reason, load_run_record
 
     smk = snakemake  # noqa: F821
     settings = job.settings
@@ -46,19 +45,15 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     for run_dir in smk.input.runs:
         model, seed = Path(run_dir).parent.name, int(Path(run_dir).name.removeprefix("seed"))
         record = load_run_record(run_dir)
-        path = predictions[(model, seed)]
+        arrays = read_predictions(predictions[(model, seed)])
         summary, note = None, ""
-        if prediction_ok(path):
-            values = load_predictions(path)
+        if is_usable(arrays):
+            values = final_values(arrays)
             frames.append(seed_error_rows(model, seed, values, references, splits, seed == chosen[model]))
-            tables = build_tables(
-                {model: values}, references, systems, settings["split"], settings["atomization_fragments"],
-                settings["ionization_pairs"], settings["grid"]["spacing"],
-            )
-            summary = error_summary(tables)
+            summary = method_error_summary(values, references, systems, settings)
         elif record.get("status") == "ok":
-            note = failure_reason(path)
-        rows.append(seed_row(model, record, summary, chosen[model], max_loss, note))
+            note = str(arrays.get("failure_reason", ""))
+        rows.append(seed_row(model, record, summary, chosen[model], exclusion_reason(record, max_loss), note))
     errors = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     atomic_write_text(smk.output.csv, errors.to_csv(index=False, float_format="%.10g"))
     table = pd.DataFrame(rows, columns=SEED_TABLE_COLUMNS)

@@ -9,15 +9,15 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F
 from sksr.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
-    import numpy as np
     import pandas as pd
 
     from sksr.atomic_io import atomic_write_text
     from sksr.evaluation import (
-        build_tables,
-        error_summary,
+        final_values,
+        is_usable,
         load_reference_arrays,
-        prediction_ok,
+        method_error_summary,
+        read_predictions,
         to_markdown,
     )
     from sksr.seed_selection import robustness_rows
@@ -31,29 +31,19 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     scored = list(settings["split"]["validation"]) + list(selection["extra_validation"])
     seeds_table = pd.read_csv(smk.input.seeds)
 
-    def as_loaded(arrays):
-        return {
-            str(n): (float(e[-1]), np.asarray(d).sum(axis=0))
-            for n, e, d in zip(arrays["names"], arrays["energies"], arrays["densities"])
-        }
-
     def summarize(arrays):
-        tables = build_tables(
-            {"m": as_loaded(arrays)}, references, systems, settings["split"], settings["atomization_fragments"],
-            settings["ionization_pairs"], settings["grid"]["spacing"],
-        )
-        return error_summary(tables)
+        return method_error_summary(final_values(arrays), references, systems, settings)
 
     rows = []
     for model, seeds in seeds_table.groupby("model", sort=False):
         arrays = {}
         for path in smk.input.predictions:
-            if Path(path).parents[1].name == model and prediction_ok(path):
-                with np.load(path) as data:
-                    arrays[int(Path(path).stem.removeprefix("seed"))] = {k: data[k] for k in data.files}
-        loaded = {seed: as_loaded(a) for seed, a in arrays.items()}
+            if Path(path).parents[1].name == model:
+                values = read_predictions(path)
+                if is_usable(values):
+                    arrays[int(Path(path).stem.removeprefix("seed"))] = values
         rows += robustness_rows(
-            model, selection["alternatives"], seeds, arrays, loaded, references, scored,
+            model, selection["alternatives"], seeds, arrays, references, scored,
             selection["robustness_subset"], summarize,
         )
     study = pd.DataFrame(rows)

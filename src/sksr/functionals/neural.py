@@ -37,7 +37,6 @@ Serialization is ``.npz`` arrays plus a ``.json`` of hyperparameters, never pick
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -432,9 +431,10 @@ def _checked_record(json_path: Path) -> tuple[dict, NeuralXCSpec]:
     expected = {name: list(shape) for name, shape in parameter_shapes(spec).items()}
     if record.get("shapes") != expected:
         raise ValueError(f"{json_path}: 'shapes' {record.get('shapes')!r} do not match the {spec.kind!r} model {expected}")
-    count = sum(int(np.prod(shape, dtype=int)) for shape in expected.values())
-    if record.get("parameter_count") != count:
-        raise ValueError(f"{json_path}: 'parameter_count' {record.get('parameter_count')!r} is not {count}")
+    if record.get("parameter_count") != spec.parameter_count:
+        raise ValueError(
+            f"{json_path}: 'parameter_count' {record.get('parameter_count')!r} is not {spec.parameter_count}"
+        )
     return record, spec
 
 
