@@ -5,9 +5,11 @@ Usage (run long benchmarks with nice; the machine is shared):
     nice .venv/bin/python benchmarks/bench_dmrg.py --systems He Be --out /tmp/sksr_bench_dmrg
     nice .venv/bin/python benchmarks/bench_dmrg.py            # all systems of config/config.yaml
 
-For every system: compute_reference with the default DMRGSettings (or --settings JSON), save
-<out>/<system>.npz/.json, print energy, difference to the published DMRG value (docs/physics.md section 9, ions
-only), sweeps, bond dimension, wall time and the 1-minute load average before/after. Ends with
+For every system: compute_reference (self-checked: DMRG from every start plus the bond-dimension check, or
+exact diagonalization for N <= 2) with the config's references.dmrg and references.self_check settings
+(--settings / --self-check JSON override them), save <out>/<system>.npz/.json, print energy, difference to the
+published DMRG value (docs/physics.md section 9, ions only), method, spread between starts, bond-dimension
+shift, sweeps, bond dimension, wall time and the 1-minute load average before/after. Ends with
 <out>/summary.csv and <out>/bench.json. Results already in <out> are reused (delete them to rerun).
 """
 
@@ -27,7 +29,7 @@ import yaml
 
 from sksr.dmrg import DMRGSettings
 from sksr.grid import Grid
-from sksr.references import compute_reference, load_reference, load_systems_from_config, save_reference, write_summary
+from sksr.references import SelfCheckSettings, compute_reference, load_reference, load_systems_from_config, save_reference, write_summary
 
 # Published DMRG energies (Ha), docs/physics.md section 9. One-electron values there are 3-point stencil values;
 # we compare those to the 5-point exact one-electron energies of section 3 instead.
@@ -45,6 +47,7 @@ def main(argv=None) -> int:
     parser.add_argument("--systems", nargs="*", help="system names (default: all in the config)")
     parser.add_argument("--out", default="/tmp/sksr_bench_dmrg")
     parser.add_argument("--settings", default=None, help="JSON dict of DMRGSettings overrides")
+    parser.add_argument("--self-check", default=None, help="JSON dict of SelfCheckSettings overrides")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -61,7 +64,9 @@ def main(argv=None) -> int:
         if missing:
             parser.error(f"unknown systems {missing}; config has {sorted(by_name)}")
         systems = [by_name[name] for name in args.systems]
-    settings = DMRGSettings.from_dict(json.loads(args.settings) if args.settings else None)
+    references = config.get("references", {})
+    settings = DMRGSettings.from_dict({**references.get("dmrg", {}), **json.loads(args.settings or "{}")})
+    check = SelfCheckSettings.from_dict({**references.get("self_check", {}), **json.loads(args.self_check or "{}")})
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -74,7 +79,7 @@ def main(argv=None) -> int:
             result = load_reference(npz)
             reused = True
         else:
-            result = compute_reference(system, grid, settings, checkpoint_path=out / f"{system.name}.ckpt.npz")
+            result = compute_reference(system, grid, settings, check, checkpoint_dir=out)
             save_reference(result, npz, meta)
             reused = False
         published = PUBLISHED.get(system.name)
@@ -85,7 +90,9 @@ def main(argv=None) -> int:
             "error": None if published is None else result.total_energy - published,
             "sweeps": result.sweeps,
             "max_bond_dim": result.max_bond_dim,
-            "final_dE": result.final_energy_change,
+            "method": result.method,
+            "start_spread": result.self_check["start_spread"],
+            "chi_shift": result.self_check["chi_shift"],
             "wall_seconds": result.wall_seconds,
             "load_before": load_before,
             "load_after": os.getloadavg()[0],
@@ -93,13 +100,16 @@ def main(argv=None) -> int:
         }
         rows.append(row)
         error = "" if row["error"] is None else f"{row['error']:+.2e}"
-        print(f"{system.name:10s} E = {result.total_energy:.10f}  err = {error:>10s}  sweeps = {result.sweeps:2d}  "
+        shift = "" if row["chi_shift"] is None else f"{row['chi_shift']:+.1e}"
+        print(f"{system.name:10s} E = {result.total_energy:.10f}  err = {error:>10s}  {result.method:21s} "
+              f"spread = {row['start_spread']:.1e}  chi_shift = {shift:>8s}  sweeps = {result.sweeps:2d}  "
               f"chi = {result.max_bond_dim:4d}  wall = {result.wall_seconds:7.1f} s  load {load_before:.1f}->"
               f"{row['load_after']:.1f}{'  (reused)' if reused else ''}", flush=True)
     write_summary([out / f"{s.name}.npz" for s in systems], out / "summary.csv")
     record = {
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(), "python": sys.version.split()[0]},
         "settings": settings.to_dict(),
+        "self_check": check.to_dict(),
         "rows": rows,
         "sum_wall_seconds": sum(r["wall_seconds"] for r in rows),
         "elapsed_seconds_this_call": time.perf_counter() - total_clock,

@@ -153,6 +153,19 @@ def test_slater_determinant_start_state_has_the_hartree_fock_energy():
     assert max(psi.chi) <= 8
 
 
+def test_random_start_keeps_the_quantum_numbers_and_its_seed_fixes_it():
+    from sksr.dmrg import random_start_mps
+
+    system = System("Li", [3], [0.0], 3, 1)
+    sites = build_model(system, GRID_33).lat.mps_sites()
+    first, again, other = (random_start_mps(sites, system, GRID_33, seed) for seed in (1, 1, 2))
+    assert np.sum(first.expectation_value("Nu")) == pytest.approx(2.0, abs=1e-10)
+    assert np.sum(first.expectation_value("Nd")) == pytest.approx(1.0, abs=1e-10)
+    assert max(first.chi) > 1  # entangled, unlike the product state it starts from
+    assert first.overlap(again) == pytest.approx(1.0, abs=1e-12)
+    assert abs(first.overlap(other)) < 0.99
+
+
 def test_unconverged_run_raises_with_the_last_energy_change():
     settings = DMRGSettings(max_sweeps=2, min_sweeps=1, start_state="product", chi_schedule=[[0, 4]])
     with pytest.raises(DMRGNotConvergedError, match=r"He: DMRG not converged after 2 sweeps: last energy change"):
@@ -205,7 +218,7 @@ def test_settings_from_dict_defaults_and_errors():
     with pytest.raises(ValueError, match="dmrg.chi_schedule must start at sweep 0"):
         DMRGSettings.from_dict({"chi_schedule": [[1, 8]]})
     with pytest.raises(ValueError, match="dmrg.start_state must be one of"):
-        DMRGSettings.from_dict({"start_state": "random"})
+        DMRGSettings.from_dict({"start_state": "ionic"})
 
 
 @pytest.mark.slow

@@ -49,6 +49,20 @@ def test_two_electron_solver_agrees_with_fock_space(system):
     assert SMALL.integrate(first.density) == pytest.approx(2.0, abs=1e-12)
 
 
+def test_fock_space_beyond_63_sites_and_both_lanczos_starts_agree():
+    """65 sites: occupation bitmasks no longer fit in int64 (the basis switches to Python integers);
+    the Fock-space ED, the pair-space ED from two different start vectors, and their residuals agree."""
+    grid = Grid(num_points=65, spacing=0.32)
+    system = System("HeH+", [2, 1], [-1.28, 1.6], 2, 0)
+    fock = system_fock_space_ground_state(system, grid)
+    orbitals = two_electron_ground_state(system, grid)
+    scrambled = two_electron_ground_state(system, grid, start="random", seed=3)
+    assert fock.energy == pytest.approx(orbitals.energy, abs=1e-10)
+    assert scrambled.energy == pytest.approx(orbitals.energy, abs=1e-10)
+    assert orbitals.residual < 1e-8 and scrambled.residual < 1e-8
+    np.testing.assert_allclose(fock.density, orbitals.density, atol=1e-7)
+
+
 def test_triplet_lies_above_singlet():
     singlet = two_electron_ground_state(System("He", [2], [0.0], 2, 0), SMALL)
     triplet = two_electron_ground_state(System("He", [2], [0.0], 2, 0), SMALL, spin="triplet")
@@ -77,9 +91,9 @@ def test_fock_space_without_hopping_is_classical_electrostatics():
 
 
 def test_fock_space_refuses_huge_spaces():
-    ham = lattice_hamiltonian(System("Be", [4], [0.0], 4, 0), Grid(65, 0.5))
+    ham = lattice_hamiltonian(System("Be", [4], [0.0], 4, 0), Grid(129, 0.25))
     with pytest.raises(ValueError, match="exceeds MAX_FOCK_DIMENSION"):
-        fock_space_ground_state(ham, 2, 2, 0.5)
+        fock_space_ground_state(ham, 3, 3, 0.25)
 
 
 def test_wrong_electron_number_is_rejected():

@@ -70,10 +70,12 @@ def _settings_cases():
     """(config key, section path, field, value, constructor) for every field of DMRGSettings and
     TrainingSettings (fields added later are walked too)."""
     from sksr.dmrg import DMRGSettings
+    from sksr.references import SelfCheckSettings
     from sksr.training import TrainingSettings
 
     cases = []
-    for cls, section in ((DMRGSettings, ("references", "dmrg")), (TrainingSettings, ("training",))):
+    for cls, section in ((DMRGSettings, ("references", "dmrg")), (SelfCheckSettings, ("references", "self_check")),
+                         (TrainingSettings, ("training",))):
         for f in dataclasses.fields(cls):
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             values = _bad_candidates(default)
@@ -99,17 +101,17 @@ def test_config_check_refuses_everything_the_jobs_would_refuse():
     """Walk every field of the jobs' settings classes with values of every kind: whenever the job-level
     constructor (built from the config exactly as the job builds it) refuses a value, check_config refuses
     the same config first, naming the key; whenever it accepts, check_config does not object."""
-    from sksr.workflow_config import dmrg_settings_input, training_settings_input
+    from sksr.workflow_config import dmrg_settings_input, self_check_settings_input, training_settings_input
 
     refused = 0
     for cls, section, name, value in _settings_cases():
         config = config_files.fill_defaults(smoke(), SCHEMA)
         key = _set(config, cls.__name__, section, name, value)
-        build = (
-            (lambda: cls.from_dict(dmrg_settings_input(config)))
-            if cls.__name__ == "DMRGSettings"
-            else (lambda: cls.from_config(training_settings_input(config)))
-        )
+        build = {
+            "DMRGSettings": lambda: cls.from_dict(dmrg_settings_input(config)),
+            "SelfCheckSettings": lambda: cls.from_dict(self_check_settings_input(config)),
+            "TrainingSettings": lambda: cls.from_config(training_settings_input(config)),
+        }[cls.__name__]
         try:
             build()
             job_refuses = False

@@ -198,22 +198,22 @@ def test_config_readme_lists_every_schema_key():
     assert not missing, f"config/README.md does not document: {missing}"
 
 
-def _dmrg_schema_defaults():
+def _references_schema_defaults(section):
     schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
-    dmrg = schema["properties"]["references"]["properties"]["dmrg"]["properties"]
-    return {key: spec["default"] for key, spec in dmrg.items()}
+    properties = schema["properties"]["references"]["properties"][section]["properties"]
+    return {key: spec["default"] for key, spec in properties.items()}
 
 
-def test_dmrg_schema_defaults_are_the_library_defaults():
-    """A key left out of the config must mean the same as DMRGSettings' own default."""
+@pytest.mark.parametrize("section", ["dmrg", "self_check"])
+def test_references_schema_defaults_are_the_library_defaults(section):
+    """A key left out of the config must mean the same as DMRGSettings' / SelfCheckSettings' own default."""
     from sksr.dmrg import DMRGSettings
+    from sksr.references import SelfCheckSettings
 
-    library = DMRGSettings()
-    for key, default in _dmrg_schema_defaults().items():
-        value = getattr(library, key)
-        if key == "chi_schedule":
-            value = [list(pair) for pair in value]
-        assert value == default, f"references.dmrg.{key}: schema default {default!r}, DMRGSettings {value!r}"
+    library = {"dmrg": DMRGSettings, "self_check": SelfCheckSettings}[section]().to_dict()
+    for key, default in _references_schema_defaults(section).items():
+        assert library[key] == default, (f"references.{section}.{key}: schema default {default!r}, "
+                                         f"library {library[key]!r}")
 
 
 def test_job_layout_keys_are_excluded_from_result_settings():

@@ -11,14 +11,15 @@ Convergence protocol (:func:`run_dmrg`):
 
 1. Start state: the unrestricted Hartree-Fock Slater determinant of the same lattice Hamiltonian, written
    exactly as an MPS (bond dimension <= 2^N_up 2^N_dn) by applying one-orbital creation MPOs to the vacuum.
-   Alternatives: the non-interacting determinant, or a product state (electrons on the sites of highest
-   non-interacting density).
+   Alternatives: the non-interacting determinant, a product state (electrons on the sites of highest
+   non-interacting density), or that product state scrambled by random two-site gates ("random"); the
+   references run at least two of them and compare (sksr.references).
 2. Two-site DMRG with a bond-dimension schedule (chi cap growing 32 -> 64 -> 128, never below
    min(4 * 2^N, 128) so the start determinant is not truncated; svd_min sets the chi actually kept) and a
    subspace-expansion mixer during the first sweeps only.
-   Sweeps first cover only the window of sites where the start state holds more than 1e-12 electrons per
-   site (the tails of a 513-point grid carry nothing); once converged there, full-chain sweeps follow until a
-   full-chain sweep meets the criteria.
+   Sweeps first cover only the window of sites where the start state or the Hartree-Fock state holds more
+   than 1e-12 electrons per site (the tails of a 513-point grid carry nothing); once converged there,
+   full-chain sweeps follow until a full-chain sweep meets the criteria.
 3. Stop when |E_k - E_{k-1}| < ``energy_tolerance`` AND the largest truncation error of sweep k is below
    ``max_truncation_error`` AND the mixer is off. Otherwise, after ``max_sweeps`` sweeps, raise
    :class:`DMRGNotConvergedError` giving the last energy change: never a silent unconverged result.
@@ -29,6 +30,7 @@ Convergence protocol (:func:`run_dmrg`):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -40,6 +42,7 @@ import numpy as np
 import scipy.linalg
 import tenpy.linalg.np_conserved as npc
 from tenpy.algorithms.dmrg import TwoSiteDMRGEngine
+from tenpy.algorithms.tebd import RandomUnitaryEvolution
 from tenpy.linalg.charges import LegCharge
 from tenpy.models.lattice import Chain
 from tenpy.models.model import CouplingMPOModel
@@ -55,7 +58,11 @@ from sksr.systems import System
 
 LOGGER = logging.getLogger(__name__)
 
-START_STATES = ("hartree_fock", "noninteracting", "product")
+START_STATES = ("hartree_fock", "noninteracting", "product", "random")
+START_SVD_CUTOFF = 1e-12
+"""Singular values of a start determinant's MPS below this are dropped (eigensolver noise in the tails)."""
+RANDOM_START_STEPS = 4
+"""Layers of random two-site orthogonal gates applied to the product state for the ``random`` start."""
 CHECKPOINT_FORMAT = "sksr-dmrg-checkpoint-1"
 
 
@@ -90,7 +97,9 @@ class DMRGSettings:
       lanczos_max_iterations: Lanczos N_max per local update, default 20.
       lanczos_min_iterations: Lanczos N_min, default 2.
       lanczos_energy_tolerance: Lanczos E_tol, default 1e-13 Ha.
-      start_state: "hartree_fock" (default), "noninteracting" or "product".
+      start_state: "hartree_fock" (default), "noninteracting", "product" (electrons on the sites of
+        highest non-interacting density) or "random" (that product state scrambled by random local gates).
+      random_seed: seed of the "random" start state's gates, default 0.
       hartree_fock_iterations: maximum UHF iterations for the start state, default 300.
       checkpoint_every: save the MPS after every this many sweeps when a checkpoint path is given, default 2.
       window_threshold: sweep first only over the window of sites whose start-state occupation
@@ -115,6 +124,7 @@ class DMRGSettings:
     lanczos_min_iterations: int = 2
     lanczos_energy_tolerance: float = 1e-13
     start_state: str = "hartree_fock"
+    random_seed: int = 0
     hartree_fock_iterations: int = 300
     checkpoint_every: int = 2
     window_threshold: float = 1e-12
@@ -136,7 +146,7 @@ class DMRGSettings:
         positive("window_margin", integer=True, allow_zero=True)
         for name in ("max_sweeps", "lanczos_max_iterations", "lanczos_min_iterations", "checkpoint_every"):
             positive(name, integer=True)
-        for name in ("min_sweeps", "mixer_sweeps", "hartree_fock_iterations"):
+        for name in ("min_sweeps", "mixer_sweeps", "hartree_fock_iterations", "random_seed"):
             positive(name, integer=True, allow_zero=True)
         if self.mixer_decay < 1.0:
             raise ValueError(f"dmrg.mixer_decay must be >= 1, got {self.mixer_decay!r}")
@@ -311,6 +321,12 @@ def hartree_fock_orbitals(
     return new_orbitals[0], new_orbitals[1], float(energy)
 
 
+@functools.lru_cache(maxsize=4)
+def cached_hartree_fock_orbitals(system: System, grid: Grid, max_iterations: int = 300, log: logging.Logger = LOGGER):
+    """:func:`hartree_fock_orbitals`, computed once per (system, grid) in a process (start state and window)."""
+    return hartree_fock_orbitals(system, grid, max_iterations, log=log)
+
+
 def _lowest_eigenvectors(matrix: np.ndarray, count: int) -> np.ndarray:
     """Lowest ``count`` eigenvectors of a symmetric matrix, shape (G, count) (LAPACK subset driver)."""
     if count == 0:
@@ -367,12 +383,18 @@ def slater_determinant_mps(sites: list, orbitals_up: np.ndarray, orbitals_down: 
     Args:
       sites: the model's SpinHalfFermionSites (G of them).
       orbitals_up, orbitals_down: orthonormal orbitals as columns, shapes (G, N_up), (G, N_dn).
+
+    Singular values below START_SVD_CUTOFF are dropped when the MPS is brought to canonical form: dense
+    eigensolvers leave ~1e-14 noise in the orbitals' far tails, which gives the tails' bonds singular values
+    of that size whose inverses break the window sweeps' canonical forms (the state changes by ~1e-24 in
+    norm).
     """
     psi = MPS.from_product_state(sites, ["empty"] * len(sites), bc="finite", unit_cell_width=len(sites))
     for orbitals, operator in ((orbitals_up, "Cdu"), (orbitals_down, "Cdd")):
         for a in range(orbitals.shape[1]):
             _orbital_creation_mpo(sites, orbitals[:, a], operator).apply_naively(psi)
-    psi.canonical_form()
+    psi.canonical_form_finite(cutoff=START_SVD_CUTOFF)
+    psi.norm = 1.0
     return psi
 
 
@@ -389,15 +411,36 @@ def product_start_mps(sites: list, system: System, grid: Grid) -> MPS:
     return MPS.from_product_state(sites, states, bc="finite", unit_cell_width=len(sites))
 
 
+def random_start_mps(sites: list, system: System, grid: Grid, seed: int = 0) -> MPS:
+    """The product start state scrambled by RANDOM_START_STEPS layers of random real two-site gates.
+
+    Each gate is a Haar-random orthogonal matrix within every (N, S_z) block of the two sites (TeNPy's
+    RandomUnitaryEvolution with the circular real ensemble), so the state stays real, keeps N and S_z, and
+    spreads every electron over a few sites with random entanglement. ``seed`` fixes the gates.
+    """
+    psi = product_start_mps(sites, system, grid)
+    state = np.random.get_state()
+    np.random.seed(seed)  # TeNPy's random matrices draw from NumPy's global generator
+    try:
+        RandomUnitaryEvolution(psi, {"N_steps": RANDOM_START_STEPS, "distribution_func": "CRE",
+                                     "trunc_params": {"chi_max": 64, "svd_min": 1e-12}}).run()
+    finally:
+        np.random.set_state(state)
+    psi.canonical_form()
+    return psi
+
+
 def start_mps(model, system: System, grid: Grid, settings: DMRGSettings, log: logging.Logger = LOGGER) -> MPS:
     """The start state chosen by ``settings.start_state``."""
     sites = model.lat.mps_sites()
     if settings.start_state == "product":
         return product_start_mps(sites, system, grid)
+    if settings.start_state == "random":
+        return random_start_mps(sites, system, grid, settings.random_seed)
     if settings.start_state == "noninteracting":
         up, down = noninteracting_orbitals(system, grid)
     else:
-        up, down, energy = hartree_fock_orbitals(system, grid, settings.hartree_fock_iterations, log=log)
+        up, down, energy = cached_hartree_fock_orbitals(system, grid, settings.hartree_fock_iterations, log=log)
         log.info("%s: Hartree-Fock start state, E_HF = %.10f Ha", system.name, energy)
     return slater_determinant_mps(sites, up, down)
 
@@ -529,6 +572,7 @@ class DMRGOutcome:
       wall_seconds: time of this call (not counting earlier interrupted runs).
       resumed_from_sweep: number of sweeps loaded from a checkpoint (0 for a fresh start).
       psi: the final MPS.
+      model: the TeNPy model (its H_MPO measures energies of other states of the same problem).
     """
 
     energy: float
@@ -539,6 +583,7 @@ class DMRGOutcome:
     wall_seconds: float
     resumed_from_sweep: int
     psi: MPS
+    model: ExponentialInteractionChain | None = None
 
 
 def problem_fingerprint(system: System, grid: Grid, settings: DMRGSettings) -> str:
@@ -601,18 +646,29 @@ class WindowedTwoSiteDMRGEngine(TwoSiteDMRGEngine):
         return zip(i0s, move_right, update_lp_rp)
 
 
-def active_window(psi: MPS, threshold: float, margin: int) -> tuple[int, int] | None:
-    """Sites (first, last) where <N_i> > threshold, widened by ``margin``; None for the whole chain."""
+def active_window(occupation: np.ndarray, threshold: float, margin: int) -> tuple[int, int] | None:
+    """Sites (first, last) where ``occupation`` (electrons per site, shape (G,)) exceeds ``threshold``, widened
+    by ``margin``; None for the whole chain."""
     if threshold <= 0:
         return None
-    occupation = np.real(psi.expectation_value("Ntot"))
-    active = np.flatnonzero(occupation > threshold)
+    num_sites = len(occupation)
+    active = np.flatnonzero(np.asarray(occupation) > threshold)
     if active.size == 0:
         return None
-    first, last = max(0, active[0] - margin), min(psi.L - 1, active[-1] + margin)
-    if last - first < 3 or (first == 0 and last == psi.L - 1):
+    first, last = max(0, active[0] - margin), min(num_sites - 1, active[-1] + margin)
+    if last - first < 3 or (first == 0 and last == num_sites - 1):
         return None
     return int(first), int(last)
+
+
+def window_occupation(psi: MPS, system: System, grid: Grid, settings: DMRGSettings, fresh: bool) -> np.ndarray:
+    """Occupation per site that sets the window, shape (G,): the start state's, and for a fresh start at least
+    the Hartree-Fock one (a product or randomized start is far more compact than the ground state)."""
+    occupation = np.real(psi.expectation_value("Ntot"))
+    if fresh and settings.window_threshold > 0:
+        up, down, _ = cached_hartree_fock_orbitals(system, grid, settings.hartree_fock_iterations)
+        occupation = np.maximum(occupation, np.sum(up**2, axis=1) + np.sum(down**2, axis=1))
+    return occupation
 
 
 def _engine_options(settings: DMRGSettings, first_sweep: int) -> dict:
@@ -652,6 +708,7 @@ def run_dmrg(
     checkpoint_path: str | os.PathLike | None = None,
     log: logging.Logger = LOGGER,
     stop_after_sweeps: int | None = None,
+    start: MPS | None = None,
 ) -> DMRGOutcome:
     """Ground state of ``system`` on ``grid`` by two-site DMRG with the protocol of this module.
 
@@ -662,6 +719,8 @@ def run_dmrg(
       log: logger for progress (one line per sweep).
       stop_after_sweeps: testing hook that simulates an interruption: raise KeyboardInterrupt after this
         many sweeps of this call (after the checkpoint of that sweep was written).
+      start: an explicit start MPS (on the model's sites) instead of ``settings.start_state`` (tests and
+        experiments: e.g. a deliberately wrong occupation pattern).
 
     Raises:
       DMRGNotConvergedError: not converged after ``settings.max_sweeps`` sweeps.
@@ -681,12 +740,15 @@ def run_dmrg(
                  len(history), history.energy[-1])
     else:
         start_clock = time.perf_counter()
-        psi, history = start_mps(model, system, grid, settings, log), SweepHistory()
+        psi = start.copy() if start is not None else start_mps(model, system, grid, settings, log)
+        history = SweepHistory()
         log.info("%s: start state %s, <H> = %.10f Ha, max chi %d, built in %.1f s", system.name,
-                 settings.start_state, model.H_MPO.expectation_value(psi), max(psi.chi),
+                 "given" if start is not None else settings.start_state,
+                 model.H_MPO.expectation_value(psi), max(psi.chi),
                  time.perf_counter() - start_clock)
     resumed_from = len(history)
-    window = active_window(psi, settings.window_threshold, settings.window_margin)
+    window = active_window(window_occupation(psi, system, grid, settings, fresh=loaded is None),
+                           settings.window_threshold, settings.window_margin)
     if window is not None:
         log.info("%s: window sweeps over sites %d..%d (x = %.2f..%.2f bohr) of %d", system.name, window[0],
                  window[1], grid.coordinates[window[0]], grid.coordinates[window[1]], grid.num_points)
@@ -737,7 +799,63 @@ def run_dmrg(
     wall = time.perf_counter() - clock
     log.info("%s: converged after %d sweeps, E = %.12f Ha, |dE| = %.1e, max chi %d, %.1f s", system.name,
              len(history), energy, abs(history.last_change), max(psi.chi), wall)
-    return DMRGOutcome(energy, density_up, density_down, history, True, wall, resumed_from, psi)
+    return DMRGOutcome(energy, density_up, density_down, history, True, wall, resumed_from, psi, model)
+
+
+def refine_bond_dimension(
+    outcome: DMRGOutcome,
+    grid: Grid,
+    settings: DMRGSettings,
+    factor: float = 2.0,
+    max_sweeps: int = 4,
+    log: logging.Logger = LOGGER,
+    name: str = "",
+) -> tuple[DMRGOutcome, float]:
+    """Continue a converged run at chi_max * factor and svd_min / factor^2 (mixer off) until a full-chain
+    sweep changes the energy by less than ``settings.energy_tolerance`` (at most ``max_sweeps`` sweeps), and
+    extrapolate the energy to zero discarded weight.
+
+    With E_1, w_1 the energy and largest discarded weight of the converged run and E_2, w_2 those of the
+    refined state, the linear extrapolation in the discarded weight is
+    E_inf = E_2 - (E_1 - E_2) w_2 / (w_1 - w_2) (E_2 when w_2 >= w_1).
+
+    Returns:
+      (refined outcome: energy and densities of the refined state and ``outcome.history`` extended by the
+      refinement sweeps, E_inf in Ha). ``outcome`` itself is left unchanged.
+    """
+    clock = time.perf_counter()
+    options = _engine_options(settings, first_sweep=settings.mixer_sweeps)  # mixer off
+    chi_limit = int(round(settings.chi_max * factor))
+    options["trunc_params"] = {"chi_max": chi_limit, "svd_min": settings.svd_min / factor**2}
+    engine = WindowedTwoSiteDMRGEngine(outcome.psi.copy(), outcome.model, options)
+    engine.pre_run_initialize()
+    history = SweepHistory.from_arrays(outcome.history.to_arrays())
+    for sweep in range(max_sweeps):
+        sweep_clock = time.perf_counter()
+        truncation_error = engine.sweep(meas_E_trunc=False)
+        history.append(engine.update_stats["E_total"][-1], chi_limit, max(engine.psi.chi), truncation_error,
+                       time.perf_counter() - sweep_clock, True)
+        log.info("%s: refinement sweep %d at chi_max %d, svd_min %.1e: E = %.12f Ha  dE = %+.3e  chi = %d  "
+                 "trunc_err = %.2e  %.1f s", name, sweep + 1, chi_limit, options["trunc_params"]["svd_min"],
+                 history.energy[-1], history.last_change, history.bond_dim[-1], history.truncation_error[-1],
+                 history.seconds[-1])
+        if abs(history.last_change) < settings.energy_tolerance:
+            break
+    engine.post_run_cleanup()
+    psi = engine.psi
+    energy = float(np.real(outcome.model.H_MPO.expectation_value(psi)))
+    density_up, density_down = densities(psi, grid)
+    refined = DMRGOutcome(energy, density_up, density_down, history, True, time.perf_counter() - clock, 0, psi,
+                          outcome.model)
+    return refined, extrapolate_to_zero_truncation(outcome.energy, outcome.history.truncation_error[-1], energy,
+                                                   history.truncation_error[-1])
+
+
+def extrapolate_to_zero_truncation(energy_1: float, weight_1: float, energy_2: float, weight_2: float) -> float:
+    """Linear extrapolation of E(w) through (w_1, E_1), (w_2, E_2) to w = 0 (E_2 when w_2 >= w_1)."""
+    if not weight_1 > weight_2:
+        return energy_2
+    return energy_2 - (energy_1 - energy_2) * weight_2 / (weight_1 - weight_2)
 
 
 def _is_converged(history: SweepHistory, settings: DMRGSettings, engine=None, require_full_chain=True) -> bool:

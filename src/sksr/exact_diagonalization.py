@@ -8,8 +8,9 @@ Site amplitudes are grid amplitudes times sqrt(h): matrix elements carry no h an
 
 - :func:`two_electron_ground_state`: the two-electron problem in first quantization, a (G, G) amplitude
   matrix, symmetric (singlet) or antisymmetric (triplet); cheap even on the 513-point paper grid.
-- :func:`fock_space_ground_state`: any N_up, N_dn in the occupation-number basis (tiny grids only); it
-  tests the many-electron terms, in particular the exponentially decaying density-density coupling.
+- :func:`fock_space_ground_state`: any N_up, N_dn in the occupation-number basis (small grids: up to a few
+  tens of millions of states); it tests the many-electron terms, in particular the exponentially decaying
+  density-density coupling, and checks DMRG on coarse grids.
 
 Everything is float64, energies in Ha, densities in 1/bohr.
 """
@@ -29,8 +30,8 @@ from sksr.grid import Grid
 from sksr.hamiltonian import one_electron_hamiltonian
 from sksr.systems import System
 
-# Size above which the Fock-space ED refuses to build its sparse matrix.
-MAX_FOCK_DIMENSION = 400_000
+# Fock-space dimension above which the ED refuses (the Lanczos vectors would not fit in a few GB).
+MAX_FOCK_DIMENSION = 40_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,11 +74,13 @@ class EDResult:
     Attributes:
       energy: electronic energy (no E_NN), Ha.
       density_up, density_down: spin densities on the grid, shape (G,), 1/bohr.
+      residual: ||H psi - E psi|| of the normalized eigenvector, Ha.
     """
 
     energy: float
     density_up: np.ndarray
     density_down: np.ndarray
+    residual: float = 0.0
 
     @property
     def density(self) -> np.ndarray:
@@ -94,9 +97,11 @@ def one_electron_ground_state(system: System, grid: Grid) -> EDResult:
     """Exact ground state of one (spin-up) electron: lowest eigenpair of T + diag(v_ext)."""
     if system.n_electrons != 1:
         raise ValueError(f"system {system.name!r}: one_electron_ground_state needs N = 1, got {system.n_electrons}")
-    energies, orbitals = np.linalg.eigh(one_electron_hamiltonian(system, grid))
+    hamiltonian = one_electron_hamiltonian(system, grid)
+    energies, orbitals = np.linalg.eigh(hamiltonian)
     density = orbitals[:, 0] ** 2 / grid.spacing
-    return EDResult(float(energies[0]), density, np.zeros_like(density))
+    residual = float(np.linalg.norm(hamiltonian @ orbitals[:, 0] - energies[0] * orbitals[:, 0]))
+    return EDResult(float(energies[0]), density, np.zeros_like(density), residual)
 
 
 def _pair_operator(ham: LatticeHamiltonian, antisymmetric: bool) -> tuple[spla.LinearOperator, np.ndarray]:
@@ -128,7 +133,9 @@ def _pair_operator(ham: LatticeHamiltonian, antisymmetric: bool) -> tuple[spla.L
     return spla.LinearOperator((dim, dim), matvec=matvec, dtype=float), to_matrix
 
 
-def two_electron_ground_state(system: System, grid: Grid, spin: str | None = None, tol: float = 1e-13) -> EDResult:
+def two_electron_ground_state(
+    system: System, grid: Grid, spin: str | None = None, tol: float = 1e-13, start: str = "orbitals", seed: int = 0
+) -> EDResult:
     """Exact lowest two-electron state on the lattice by sparse Lanczos (scipy eigsh).
 
     Args:
@@ -137,6 +144,9 @@ def two_electron_ground_state(system: System, grid: Grid, spin: str | None = Non
       spin: "singlet" (S_z = 0; default when system.n_unpaired = 0) or "triplet" (both spin up; default
         when system.n_unpaired = 2).
       tol: eigsh tolerance.
+      start: Lanczos start vector: "orbitals" (product of the lowest orbitals of t) or "random" (Gaussian
+        entries drawn with ``seed``); two different starts that agree show that the lowest state was found.
+      seed: seed of the random start vector.
 
     Returns:
       EDResult with the energy (Ha) and spin densities (1/bohr).
@@ -151,11 +161,16 @@ def two_electron_ground_state(system: System, grid: Grid, spin: str | None = Non
     operator, to_matrix = _pair_operator(ham, antisymmetric=(spin == "triplet"))
     # Deterministic start vector: product of the lowest orbitals of t, projected on the space.
     _, orbitals = np.linalg.eigh(ham.hopping)
-    start = np.outer(orbitals[:, 0], orbitals[:, 1 if spin == "triplet" else 0])
-    start = start - start.T if spin == "triplet" else start
+    start_vector = np.outer(orbitals[:, 0], orbitals[:, 1 if spin == "triplet" else 0])
+    start_vector = start_vector - start_vector.T if spin == "triplet" else start_vector
     rows, cols = np.triu_indices(ham.num_sites, k=1 if spin == "triplet" else 0)
-    v0 = start[rows, cols] * np.where(rows != cols, np.sqrt(2.0), 1.0)
+    v0 = start_vector[rows, cols] * np.where(rows != cols, np.sqrt(2.0), 1.0)
+    if start == "random":
+        v0 = np.random.default_rng(seed).standard_normal(v0.size)
+    elif start != "orbitals":
+        raise ValueError(f"start must be 'orbitals' or 'random', got {start!r}")
     energies, vectors = spla.eigsh(operator, k=1, which="SA", v0=v0, tol=tol, ncv=40, maxiter=20000)
+    residual = float(np.linalg.norm(operator.matvec(vectors[:, 0]) - energies[0] * vectors[:, 0]))
     psi = to_matrix(vectors[:, 0])
     psi /= np.linalg.norm(psi)
     h = grid.spacing
@@ -167,18 +182,19 @@ def two_electron_ground_state(system: System, grid: Grid, spin: str | None = Non
         # State sum_{i<j} u_ij c+_i c+_j |0>, psi_ij = u_ij / sqrt(2) (antisymmetric), n_k = 2 sum_j psi_kj^2.
         density_up = 2.0 * np.sum(psi**2, axis=1) / h
         density_down = np.zeros(ham.num_sites)
-    return EDResult(float(energies[0]), density_up, density_down)
+    return EDResult(float(energies[0]), density_up, density_down, residual)
 
 
 def _spin_basis(num_sites: int, n_particles: int) -> np.ndarray:
     """Occupation bitmasks of ``n_particles`` fermions on ``num_sites`` sites, sorted, shape (D,)."""
     states = [sum(1 << i for i in occ) for occ in itertools.combinations(range(num_sites), n_particles)]
-    return np.array(sorted(states), dtype=np.int64)
+    return np.array(sorted(states), dtype=np.int64 if num_sites < 63 else object)  # Python ints beyond 62 sites
 
 
 def _occupations(states: np.ndarray, num_sites: int) -> np.ndarray:
     """0/1 occupations, shape (D, G)."""
-    return ((states[:, None] >> np.arange(num_sites)[None, :]) & 1).astype(float)
+    shifts = np.arange(num_sites, dtype=states.dtype)
+    return ((states[:, None] >> shifts[None, :]) & 1).astype(float)
 
 
 def _one_body_matrix(hopping: np.ndarray, states: np.ndarray) -> sp.csr_matrix:
@@ -205,13 +221,20 @@ def _one_body_matrix(hopping: np.ndarray, states: np.ndarray) -> sp.csr_matrix:
     return off + sp.diags(diagonal)
 
 
-def fock_space_ground_state(ham: LatticeHamiltonian, n_up: int, n_down: int, spacing: float) -> EDResult:
-    """Exact ground state with fixed N_up, N_dn in the occupation-number basis (tiny lattices only).
+def fock_space_ground_state(
+    ham: LatticeHamiltonian, n_up: int, n_down: int, spacing: float, tol: float = 1e-12
+) -> EDResult:
+    """Exact ground state with fixed N_up, N_dn in the occupation-number basis.
+
+    The state is stored as a (D_up, D_dn) amplitude matrix Psi, and H acts as
+    ``H_up Psi + Psi H_dn^T + W * Psi`` (W: the diagonal interaction), so no Fock-space matrix is built;
+    dimensions of tens of millions (e.g. 4 electrons on 65 sites) fit in memory.
 
     Args:
       ham: lattice Hamiltonian (G sites).
       n_up, n_down: electron numbers per spin.
       spacing: h in bohr, to turn occupations into densities.
+      tol: Lanczos (scipy eigsh) tolerance.
 
     Returns:
       EDResult (energy in Ha, spin densities in 1/bohr, shape (G,)).
@@ -224,33 +247,38 @@ def fock_space_ground_state(ham: LatticeHamiltonian, n_up: int, n_down: int, spa
             f"MAX_FOCK_DIMENSION = {MAX_FOCK_DIMENSION}; use a smaller grid"
         )
     up_states, down_states = _spin_basis(g, n_up), _spin_basis(g, n_down)
+    occ_up, occ_down = _occupations(up_states, g), _occupations(down_states, g)
     h_up = _one_body_matrix(ham.hopping, up_states)
     h_down = _one_body_matrix(ham.hopping, down_states)
-    occ_up, occ_down = _occupations(up_states, g), _occupations(down_states, g)
-    v = ham.pair_interaction()
-    v_offdiag = np.triu(v, k=1)
-    # Interaction, diagonal in the basis: A sum_i nu_i nd_i + sum_{i<j} V_ij N_i N_j for every (up, dn) pair.
-    hubbard = ham.amplitude * occ_up @ occ_down.T
-    same_up = np.einsum("ai,ij,aj->a", occ_up, v_offdiag, occ_up)
-    same_down = np.einsum("bi,ij,bj->b", occ_down, v_offdiag, occ_down)
-    cross = occ_up @ (v_offdiag + v_offdiag.T) @ occ_down.T
-    interaction = hubbard + same_up[:, None] + same_down[None, :] + cross
-    hamiltonian = (
-        sp.kron(h_up, sp.identity(len(down_states)))
-        + sp.kron(sp.identity(len(up_states)), h_down)
-        + sp.diags(interaction.ravel())
-    ).tocsr()
+    interaction = _diagonal_interaction(ham, occ_up, occ_down)
+    shape = (len(up_states), len(down_states))
+
+    def matvec(vector):
+        psi = np.reshape(vector, shape)
+        return (h_up @ psi + (h_down @ psi.T).T + interaction * psi).ravel()
+
     if dim <= 2000:
-        energies, vectors = np.linalg.eigh(hamiltonian.toarray())
+        dense = np.stack([matvec(column) for column in np.eye(dim)], axis=1)
+        energies, vectors = np.linalg.eigh(dense)
     else:
+        operator = spla.LinearOperator((dim, dim), matvec=matvec, dtype=float)
         v0 = np.ones(dim) / np.sqrt(dim)
-        energies, vectors = spla.eigsh(hamiltonian, k=1, which="SA", v0=v0, tol=1e-13)
-    amplitudes = vectors[:, 0].reshape(len(up_states), len(down_states)) ** 2
+        energies, vectors = spla.eigsh(operator, k=1, which="SA", v0=v0, tol=tol, ncv=12, maxiter=5000)
+    amplitudes = vectors[:, 0].reshape(shape) ** 2
     density_up = amplitudes.sum(axis=1) @ occ_up / spacing
     density_down = amplitudes.sum(axis=0) @ occ_down / spacing
     return EDResult(float(energies[0]), density_up, density_down)
 
 
+def _diagonal_interaction(ham: LatticeHamiltonian, occ_up: np.ndarray, occ_down: np.ndarray) -> np.ndarray:
+    """A sum_i nu_i nd_i + sum_{i<j} V_ij N_i N_j for every (up, down) basis pair, shape (D_up, D_dn), Ha."""
+    v = ham.pair_interaction()  # diagonal A: the cross term below includes the Hubbard term
+    v_offdiag = np.triu(v, k=1)
+    same_up = np.einsum("ai,ij,aj->a", occ_up, v_offdiag, occ_up)
+    same_down = np.einsum("bi,ij,bj->b", occ_down, v_offdiag, occ_down)
+    return (occ_up @ v) @ occ_down.T + same_up[:, None] + same_down[None, :]
+
+
 def system_fock_space_ground_state(system: System, grid: Grid) -> EDResult:
-    """:func:`fock_space_ground_state` for ``system`` on ``grid`` (tiny grids only)."""
+    """:func:`fock_space_ground_state` for ``system`` on ``grid`` (small grids only)."""
     return fock_space_ground_state(lattice_hamiltonian(system, grid), system.n_up, system.n_down, grid.spacing)

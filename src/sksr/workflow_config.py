@@ -163,6 +163,11 @@ def dmrg_settings_input(config: Mapping) -> dict:
     return dict((config.get("references") or {}).get("dmrg") or {})
 
 
+def self_check_settings_input(config: Mapping) -> dict:
+    """What a reference job passes to ``SelfCheckSettings.from_dict`` (workflow/scripts/reference.py)."""
+    return dict((config.get("references") or {}).get("self_check") or {})
+
+
 def training_settings_input(config: Mapping) -> dict:
     """What a training job passes to ``TrainingSettings.from_config`` (workflow/scripts/train_seed.py): the
     ``training`` section plus ``num_iterations`` from ``scf.train_iterations``."""
@@ -181,11 +186,14 @@ def _settings_problems(config: Mapping) -> list[str]:
     import dataclasses
 
     from sksr.dmrg import DMRGSettings
+    from sksr.references import SelfCheckSettings
     from sksr.training import TrainingSettings
 
     problems = []
     checks = [
         ("references.dmrg", DMRGSettings, DMRGSettings.from_dict, dmrg_settings_input(config), {}),
+        ("references.self_check", SelfCheckSettings, SelfCheckSettings.from_dict, self_check_settings_input(config),
+         {}),
         (
             "training",
             TrainingSettings,

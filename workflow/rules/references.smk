@@ -1,4 +1,5 @@
-"""Stage 1: exact references by DMRG (TeNPy), one job per system, plus a summary table."""
+"""Stage 1: exact references (DMRG with TeNPy, exact diagonalization for N <= 2), each self-checked; one
+job per system, plus a summary table."""
 
 
 rule reference:
@@ -12,6 +13,8 @@ rule reference:
         "logs/reference/{system}.log",
     benchmark:
         "benchmarks/rules/reference/{system}.tsv"
+    # Most electrons first (the longest DMRG jobs), so that no core idles at the end of the stage.
+    priority: lambda wildcards: config["systems"][wildcards.system]["n_electrons"]
     conda:
         "../../envs/dmrg.yaml"
     threads: config["references"]["threads"]
@@ -20,7 +23,10 @@ rule reference:
         runtime=config["references"]["runtime"],
     params:
         settings=lambda wildcards: settings(
-            "grid", f"systems.{wildcards.system}", *dmrg_settings()
+            "grid",
+            f"systems.{wildcards.system}",
+            "references.self_check",
+            *dmrg_settings(),
         ),
         # DMRG checkpoints survive a failed or killed job (not an output, so never deleted);
         # a rerun resumes from them.

@@ -1,21 +1,26 @@
-"""Rule reference: DMRG ground state of one system -> results/references/<system>.npz + .json.
+"""Rule reference: self-checked ground state of one system -> results/references/<system>.npz + .json.
 
-The DMRG checkpoint (results/.checkpoints/references/<system>-<fingerprint>.npz) is not a rule output, so a
-killed or failed job keeps it and the rerun resumes; the fingerprint (system, grid, settings) in the name
-keeps a checkpoint of other settings from being resumed. It is removed once the reference is saved.
+DMRG checkpoints (results/.checkpoints/references/<system>-<fingerprint>.npz, one per start state) are not
+rule outputs, so a killed or failed job keeps them and the rerun resumes; the fingerprint (system, grid,
+settings, start) in the name keeps a checkpoint of other settings from being resumed. They are removed once
+the reference is saved. A reference that fails its self-check fails the job (sksr.references).
 """
 
+import os
 import sys
 from pathlib import Path
+
+# BLAS threads = the job's threads (Snakemake sets these only for shell jobs); must precede NumPy's import.
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[variable] = str(snakemake.threads)  # noqa: F821 (snakemake)
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
 from sksr.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
-    from sksr.dmrg import problem_fingerprint
     from sksr.grid import Grid
-    from sksr.references import DMRGSettings, compute_reference, save_reference
+    from sksr.references import DMRGSettings, SelfCheckSettings, compute_reference, save_reference
     from sksr.systems import System
 
     smk = snakemake  # noqa: F821
@@ -24,13 +29,14 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     system = System.from_dict(job.settings[f"systems.{name}"], name=name)
     # All DMRG settings, including the run bounds that are not part of the job's params (common.smk).
     settings = DMRGSettings.from_dict(smk.config["references"]["dmrg"])
+    check = SelfCheckSettings.from_dict(job.settings["references.self_check"])
     folder = Path(smk.params.checkpoint_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    checkpoint = folder / f"{name}-{problem_fingerprint(system, grid, settings)}.npz"
-    if checkpoint.exists():
-        job.log.info("resuming from checkpoint %s", checkpoint)
-    result = compute_reference(system, grid, settings, checkpoint_path=checkpoint, log=job.log)
+    if any(folder.glob(f"{name}-*.npz")):
+        job.log.info("checkpoints of earlier attempts in %s are resumed where they match", folder)
+    result = compute_reference(system, grid, settings, check, checkpoint_dir=folder, log=job.log)
     save_reference(result, smk.output.npz, smk.output.json)
     for stale in folder.glob(f"{name}-*.npz"):
         stale.unlink()
-    job.extra.update(total_energy=float(result.total_energy), sweeps=result.sweeps)
+    job.extra.update(total_energy=float(result.total_energy), method=result.method, sweeps=result.sweeps,
+                     start_spread=result.self_check["start_spread"], chi_shift=result.self_check["chi_shift"])
