@@ -182,12 +182,17 @@ class DMRGSettings:
 
         ``chi_schedule`` may be a list of [first_sweep, chi_max] pairs or a mapping {first_sweep: chi_max}.
         """
-        data = dict(data or {})
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise ValueError(f"dmrg: unknown settings {unknown}; known settings are {sorted(fields)}")
-        return cls(**data)
+        return settings_from_mapping(cls, data, "dmrg")
+
+
+def settings_from_mapping(cls, data: Mapping[str, Any] | None, section: str):
+    """``cls(**data)`` for a settings dataclass; keys that are not fields raise ValueError naming ``section``."""
+    data = dict(data or {})
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ValueError(f"{section}: unknown settings {unknown}; known settings are {sorted(fields)}")
+    return cls(**data)
 
 
 def _validate_chi_schedule(schedule) -> tuple:

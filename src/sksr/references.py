@@ -51,6 +51,7 @@ from sksr.dmrg import (
     problem_fingerprint,
     refine_bond_dimension,
     run_dmrg,
+    settings_from_mapping,
 )
 from sksr.exact_diagonalization import one_electron_ground_state, two_electron_ground_state
 from sksr.grid import Grid
@@ -136,12 +137,7 @@ class SelfCheckSettings:
     @classmethod
     def from_dict(cls, data: Mapping | None) -> "SelfCheckSettings":
         """Build from a config mapping; unknown keys raise ValueError naming them."""
-        data = dict(data or {})
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise ValueError(f"references.self_check: unknown settings {unknown}; known: {sorted(fields)}")
-        return cls(**data)
+        return settings_from_mapping(cls, data, "references.self_check")
 
 
 @dataclasses.dataclass
