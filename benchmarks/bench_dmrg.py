@@ -75,13 +75,14 @@ def main(argv=None) -> int:
     for system in systems:
         npz, meta = out / f"{system.name}.npz", out / f"{system.name}.json"
         load_before = os.getloadavg()[0]
-        if npz.exists():
-            result = load_reference(npz)
-            reused = True
-        else:
+        try:
+            result, reused = (load_reference(npz), True) if npz.exists() else (None, False)
+        except ValueError as error:  # an older reference format: recompute
+            print(f"{npz}: {error}; recomputing", flush=True)
+            result, reused = None, False
+        if result is None:
             result = compute_reference(system, grid, settings, check, checkpoint_dir=out)
             save_reference(result, npz, meta)
-            reused = False
         published = PUBLISHED.get(system.name)
         row = {
             "system": system.name,

@@ -10,10 +10,10 @@ Paper grid (default): DMRG of the molecule from start states that differ in kind
 convergence criteria, plus one run with every knob turned towards "harder to fool" (window phase off, mixer
 for 10 sweeps at amplitude 1e-3, a larger chi cap, svd_min 1e-11):
 
-    hartree_fock      UHF Slater determinant (the protocol's first start)
+    hartree_fock      UHF Slater determinant (the protocol's first start; the second is noninteracting)
     noninteracting    determinant of T + v_ext
     product           electrons on the sites of highest non-interacting density
-    random            that product state scrambled by random local gates (the protocol's second start)
+    random            that product state scrambled by random local gates
     covalent          product state with the neutral atoms' electron counts on each nucleus
     ionic             product state with the ionic electron counts (Li+ H-, H- Be2+ H-)
     hf_hard           hartree_fock start, window off, long strong mixer, larger chi, small svd_min
@@ -22,7 +22,8 @@ For each: energy, sweeps, wall time and the electrons in each nucleus' cell (cel
 between nuclei). ``--coarse``: the same molecule on a coarse grid where exact diagonalization is feasible
 (LiH: G = 65, h = 0.32; H-Be-H: G = 33, h = 0.44), ED against DMRG from two starts.
 
-Every finished variant is appended to ``<out>/<molecule>[-coarse].jsonl`` (reruns skip what is there).
+Every finished paper-grid variant is appended to ``<out>/<molecule>.jsonl`` (reruns skip what is there);
+``--coarse`` rewrites ``<out>/<molecule>-coarse.jsonl``.
 """
 
 from __future__ import annotations

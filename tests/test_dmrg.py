@@ -168,7 +168,8 @@ def test_random_start_keeps_the_quantum_numbers_and_its_seed_fixes_it():
 
 def test_unconverged_run_raises_with_the_last_energy_change():
     settings = DMRGSettings(max_sweeps=2, min_sweeps=1, start_state="product", chi_schedule=[[0, 4]])
-    with pytest.raises(DMRGNotConvergedError, match=r"He: DMRG not converged after 2 sweeps: last energy change"):
+    with pytest.raises(DMRGNotConvergedError,
+                       match=r"He: DMRG \(product start\) not converged after 2 sweeps: last energy change"):
         run_dmrg(System("He", [2], [0.0], 2, 0), GRID_33, settings)
 
 

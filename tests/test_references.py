@@ -55,6 +55,8 @@ def test_references_prove_themselves_and_match_exact_diagonalization(two_results
     assert evidence["passed"] and list(evidence["starts"]) == ["hartree_fock", "noninteracting"]
     assert evidence["start_spread"] < 1e-7 and abs(evidence["chi_shift"]) < 1e-7
     assert abs(evidence["extrapolation_shift"]) < 1e-7 and 1 <= evidence["refinement_sweeps"] <= 4
+    assert evidence["refinement_converged"] and evidence["settings"] == SelfCheckSettings().to_dict()
+    assert li.settings.start_state == evidence["kept_start"]
     assert li.sweeps == sum(run["sweeps"] for run in evidence["starts"].values()) + evidence["refinement_sweeps"]
     assert li.total_energy == pytest.approx(system_fock_space_ground_state(li.system, GRID).energy, abs=1e-8)
     assert heh.self_check["passed"] and heh.self_check["residual"] < 1e-8

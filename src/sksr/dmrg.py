@@ -102,8 +102,9 @@ class DMRGSettings:
       random_seed: seed of the "random" start state's gates, default 0.
       hartree_fock_iterations: maximum UHF iterations for the start state, default 300.
       checkpoint_every: save the MPS after every this many sweeps when a checkpoint path is given, default 2.
-      window_threshold: sweep first only over the window of sites whose start-state occupation
-        <N_i> (electrons per site) exceeds this, plus ``window_margin`` sites each side; the frozen tails
+      window_threshold: sweep first only over the window of sites whose occupation <N_i> (electrons per
+        site) in the start state, or for a fresh start in the Hartree-Fock state, exceeds this, plus
+        ``window_margin`` sites each side; the frozen tails
         keep the start-state tensors. Once converged in the window, full-chain sweeps continue until the
         criteria hold for a full-chain sweep (so the result is converged on the whole grid).
         0 disables the window. Default 1e-12.
@@ -327,9 +328,13 @@ def hartree_fock_orbitals(
 
 
 @functools.lru_cache(maxsize=4)
-def cached_hartree_fock_orbitals(system: System, grid: Grid, max_iterations: int = 300, log: logging.Logger = LOGGER):
-    """:func:`hartree_fock_orbitals`, computed once per (system, grid) in a process (start state and window)."""
-    return hartree_fock_orbitals(system, grid, max_iterations, log=log)
+def cached_hartree_fock_orbitals(system: System, grid: Grid, max_iterations: int = 300):
+    """:func:`hartree_fock_orbitals`, computed once per (system, grid) in a process (start state and window);
+    the arrays are read-only because they are shared."""
+    up, down, energy = hartree_fock_orbitals(system, grid, max_iterations)
+    up.flags.writeable = False
+    down.flags.writeable = False
+    return up, down, energy
 
 
 def _lowest_eigenvectors(matrix: np.ndarray, count: int) -> np.ndarray:
@@ -445,7 +450,7 @@ def start_mps(model, system: System, grid: Grid, settings: DMRGSettings, log: lo
     if settings.start_state == "noninteracting":
         up, down = noninteracting_orbitals(system, grid)
     else:
-        up, down, energy = cached_hartree_fock_orbitals(system, grid, settings.hartree_fock_iterations, log=log)
+        up, down, energy = cached_hartree_fock_orbitals(system, grid, settings.hartree_fock_iterations)
         log.info("%s: Hartree-Fock start state, E_HF = %.10f Ha", system.name, energy)
     return slater_determinant_mps(sites, up, down)
 
@@ -766,7 +771,8 @@ def run_dmrg(
         sweep = len(history)
         if sweep >= settings.max_sweeps:
             raise DMRGNotConvergedError(
-                f"{system.name}: DMRG not converged after {sweep} sweeps: last energy change "
+                f"{system.name}: DMRG ({settings.start_state} start) not converged after {sweep} sweeps: last "
+                f"energy change "
                 f"{history.last_change:.3e} Ha (tolerance {settings.energy_tolerance:.1e}), last max truncation "
                 f"error {history.truncation_error[-1]:.2e} (limit {settings.max_truncation_error:.1e}), "
                 f"last energy {history.energy[-1]:.10f} Ha, chi_max {history.chi_limit[-1]}"
@@ -815,7 +821,7 @@ def refine_bond_dimension(
     max_sweeps: int = 4,
     log: logging.Logger = LOGGER,
     name: str = "",
-) -> tuple[DMRGOutcome, float]:
+) -> tuple[DMRGOutcome, float, bool]:
     """Continue a converged run at chi_max * factor and svd_min / factor^2 (mixer off) until a full-chain
     sweep changes the energy by less than ``settings.energy_tolerance`` (at most ``max_sweeps`` sweeps), and
     extrapolate the energy to zero discarded weight.
@@ -826,7 +832,8 @@ def refine_bond_dimension(
 
     Returns:
       (refined outcome: energy and densities of the refined state and ``outcome.history`` extended by the
-      refinement sweeps, E_inf in Ha). ``outcome`` itself is left unchanged.
+      refinement sweeps, E_inf in Ha, whether the last refinement sweep met the energy tolerance).
+      ``outcome`` itself is left unchanged.
     """
     clock = time.perf_counter()
     options = _engine_options(settings, first_sweep=settings.mixer_sweeps)  # mixer off
@@ -852,8 +859,9 @@ def refine_bond_dimension(
     density_up, density_down = densities(psi, grid)
     refined = DMRGOutcome(energy, density_up, density_down, history, True, time.perf_counter() - clock, 0, psi,
                           outcome.model)
+    converged = abs(history.last_change) < settings.energy_tolerance
     return refined, extrapolate_to_zero_truncation(outcome.energy, outcome.history.truncation_error[-1], energy,
-                                                   history.truncation_error[-1])
+                                                   history.truncation_error[-1]), converged
 
 
 def extrapolate_to_zero_truncation(energy_1: float, weight_1: float, energy_2: float, weight_2: float) -> float:

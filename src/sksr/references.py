@@ -69,8 +69,8 @@ SUMMARY_COLUMNS = (
 )
 """``start_spread``: largest minus smallest energy over the independent starts (Ha); ``chi_shift``: energy
 change of the refinement at the larger bond dimension (Ha, DMRG only); ``extrapolation_shift``: what the
-extrapolation to zero discarded weight adds to the refined energy (Ha, DMRG only); ``residual``: ||H psi - E psi|| (exact diagonalization
-only); ``sweeps``: DMRG sweeps of all starts and the check together."""
+extrapolation to zero discarded weight adds to the refined energy (Ha, DMRG only); ``residual``:
+||H psi - E psi|| (exact diagonalization only); ``sweeps``: DMRG sweeps of all starts and the refinement."""
 
 
 class ReferenceSelfCheckError(RuntimeError):
@@ -154,7 +154,8 @@ class ReferenceResult:
       self_check: the evidence (see :func:`compute_reference`): ``starts`` {name: {energy, sweeps,
         wall_seconds}}, ``start_spread``, ``chi_shift`` (refinement), ``extrapolated_energy``,
         ``extrapolation_shift``, ``residual`` (ED), the tolerances, ``passed``.
-      wall_seconds: wall time of the computation (s), all starts and checks.
+      wall_seconds: wall time of the computation (s), all starts and checks, including the sweeps an
+        interrupted earlier attempt left in the checkpoints.
       versions: package versions.
       method: "dmrg" or "exact_diagonalization".
     """
@@ -243,6 +244,8 @@ def compute_reference(
     else:
         energy, up, down, history, evidence = _dmrg_reference(system, grid, settings, check, checkpoint_dir, log)
         method = "dmrg"
+        settings = dataclasses.replace(settings, start_state=evidence["kept_start"])
+    evidence["settings"] = check.to_dict()
     return ReferenceResult(
         system=system,
         grid=grid,
@@ -253,7 +256,7 @@ def compute_reference(
         density_down=down,
         history=history,
         self_check=evidence,
-        wall_seconds=time.perf_counter() - clock,
+        wall_seconds=time.perf_counter() - clock + evidence.get("resumed_sweep_seconds", 0.0),
         versions=package_versions(),
         method=method,
     )
@@ -301,8 +304,6 @@ def _dmrg_reference(system, grid, settings, check, checkpoint_dir, log):
         log.info("%s: DMRG from the %s start", system.name, start)
         outcomes[start] = run_dmrg(system, grid, start_settings, checkpoint_path=path, log=log)
     best = min(outcomes, key=lambda start: outcomes[start].energy)
-    refined, extrapolated = refine_bond_dimension(outcomes[best], grid, settings, check.chi_factor,
-                                                  check.refinement_sweeps, log, system.name)
     energies = [outcome.energy for outcome in outcomes.values()]
     evidence = {
         "starts": {start: {"energy": outcome.energy, "sweeps": len(outcome.history),
@@ -310,19 +311,28 @@ def _dmrg_reference(system, grid, settings, check, checkpoint_dir, log):
                    for start, outcome in outcomes.items()},
         "kept_start": best,
         "start_spread": max(energies) - min(energies),
+        "extrapolation_shift": None,
+        "residual": None,
+    }
+    _judge(system.name, evidence, check)  # disagreeing starts fail before the costly refinement
+    refined, extrapolated, converged = refine_bond_dimension(outcomes[best], grid, settings, check.chi_factor,
+                                                             check.refinement_sweeps, log, system.name)
+    evidence.update({
         "refinement_sweeps": len(refined.history) - len(outcomes[best].history),
+        "refinement_converged": converged,
         "refinement_chi_max": int(round(settings.chi_max * check.chi_factor)),
         "refinement_svd_min": settings.svd_min / check.chi_factor**2,
         "chi_shift": refined.energy - outcomes[best].energy,
         "extrapolated_energy": extrapolated,
         "extrapolation_shift": extrapolated - refined.energy,
-        "residual": None,
-    }
+    })
     log.info("%s: starts %s, spread %.1e Ha; refined at chi_max %d: shift %.1e Ha, extrapolation to zero "
              "discarded weight moves it by %.1e Ha", system.name,
              ", ".join(f"{s} {o.energy:.10f}" for s, o in outcomes.items()), evidence["start_spread"],
              evidence["refinement_chi_max"], evidence["chi_shift"], evidence["extrapolation_shift"])
     _judge(system.name, evidence, check)
+    resumed_seconds = sum(float(np.sum(o.history.seconds[:o.resumed_from_sweep])) for o in outcomes.values())
+    evidence["resumed_sweep_seconds"] = resumed_seconds
     return refined.energy, refined.density_up, refined.density_down, refined.history, evidence
 
 
@@ -330,18 +340,25 @@ def _judge(name: str, evidence: dict, check: SelfCheckSettings) -> None:
     """Record the tolerances and the verdict in ``evidence``; raise ReferenceSelfCheckError on failure."""
     evidence.update(start_tolerance=check.start_tolerance, extrapolation_tolerance=check.extrapolation_tolerance)
     problems = []
+    if evidence.get("refinement_converged") is False:
+        problems.append(f"the refinement at chi_max {evidence['refinement_chi_max']} did not converge in "
+                        f"{evidence['refinement_sweeps']} sweeps (energy still changing; raise "
+                        f"references.self_check.refinement_sweeps)")
     if evidence["start_spread"] > check.start_tolerance:
         energies = ", ".join(f"{start} {run['energy']:.10f} Ha" for start, run in evidence["starts"].items())
         problems.append(f"independent starts disagree by {evidence['start_spread']:.2e} Ha > "
-                        f"start_tolerance {check.start_tolerance:.0e} ({energies})")
+                        f"start_tolerance {check.start_tolerance:.2g} ({energies})")
     shift = evidence.get("extrapolation_shift")
     if shift is not None and abs(shift) > check.extrapolation_tolerance:
         problems.append(f"after refinement at chi_max {evidence['refinement_chi_max']} (which moved the energy by "
                         f"{evidence['chi_shift']:.2e} Ha) the extrapolation to zero discarded weight still moves it "
-                        f"by {shift:.2e} Ha > extrapolation_tolerance {check.extrapolation_tolerance:.0e}")
+                        f"by {shift:.2e} Ha > extrapolation_tolerance {check.extrapolation_tolerance:.2g}")
     evidence["passed"] = not problems
     if problems:
-        raise ReferenceSelfCheckError(f"{name}: reference failed its self-check: " + "; ".join(problems))
+        raise ReferenceSelfCheckError(
+            f"{name}: reference failed its self-check: " + "; ".join(problems) + ". The converged starts are "
+            f"kept as checkpoints (results/.checkpoints/references/{name}-*.npz): change references.dmrg or "
+            f"references.self_check, or delete them, before rerunning")
 
 
 def save_reference(result: ReferenceResult, npz_path: str | os.PathLike, json_path: str | os.PathLike) -> None:

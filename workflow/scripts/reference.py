@@ -32,11 +32,12 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     check = SelfCheckSettings.from_dict(job.settings["references.self_check"])
     folder = Path(smk.params.checkpoint_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    if any(folder.glob(f"{name}-*.npz")):
+    own_checkpoints = f"{name}-" + "[0-9a-f]" * 16 + ".npz"  # never another system's (names may contain "-")
+    if any(folder.glob(own_checkpoints)):
         job.log.info("checkpoints of earlier attempts in %s are resumed where they match", folder)
     result = compute_reference(system, grid, settings, check, checkpoint_dir=folder, log=job.log)
     save_reference(result, smk.output.npz, smk.output.json)
-    for stale in folder.glob(f"{name}-*.npz"):
+    for stale in folder.glob(own_checkpoints):
         stale.unlink()
     job.extra.update(total_energy=float(result.total_energy), method=result.method, sweeps=result.sweeps,
                      start_spread=result.self_check["start_spread"], chi_shift=result.self_check["chi_shift"])
