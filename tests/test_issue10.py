@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 import yaml
 
-from sksr import atomic_io, cli, config_files, provenance
+from sksr import atomic_io, cli, config_files, interrupts, provenance
 from sksr.workflow_config import ConfigError, check_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -297,6 +297,64 @@ def test_a_job_that_fails_on_a_corrupt_input_names_it(tmp_path):
             np.load(reference)["density"]
     assert str(reference) in str(error.value) and "sksr audit --repair" in str(error.value)
     assert str(reference) in (tmp_path / "job.log").read_text()
+
+
+_STOPPED_JOB = """
+import sys, time
+sys.path.insert(0, {src!r})
+from pathlib import Path
+from sksr import provenance
+
+class Output(list):
+    pass
+
+class Smk:
+    rule, wildcards, config, input = "dataset", {{}}, {{}}, []
+    log = [{log!r}]
+    output = Output([{out!r}, {record!r}])
+    output.provenance = {record!r}
+    params = type("Params", (), {{"settings": {{}}}})()
+
+with provenance.snakemake_job(Smk()):
+    Path({out!r}).write_bytes(b"half of a result")
+    Path({out!r}).with_name(".out.npz.abc.tmp").write_bytes(b"temporary")
+    Path({ready!r}).touch()
+    time.sleep(120)
+"""
+
+
+def test_a_stopped_job_takes_back_what_it_wrote(tmp_path):
+    """SIGTERM to a job that has written an output but not yet its record: the job removes the output
+    (and its writers' temporary files), writes no record, logs that it will be rerun and exits with 143."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    names = {k: str(tmp_path / f) for k, f in
+             dict(log="job.log", out="out.npz", record="record.json", ready="ready").items()}
+    script = tmp_path / "job.py"
+    script.write_text(_STOPPED_JOB.format(src=src, **names))
+    job = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ, SKSR_RUNNER=""))
+    try:
+        deadline = time.time() + 60
+        while not os.path.exists(names["ready"]) and time.time() < deadline:
+            assert job.poll() is None, (tmp_path / "job.log").read_text()
+            time.sleep(0.1)
+        assert (tmp_path / "out.npz").exists()
+        job.send_signal(signal.SIGTERM)
+        assert job.wait(timeout=30) == interrupts.LOST_EXIT_STATUS
+    finally:
+        job.kill()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["job.log", "job.py", "ready"]
+    log = (tmp_path / "job.log").read_text()
+    assert "stopped by signal 15" in log and "will be rerun" in log and "removed" in log
+
+
+def test_an_interrupted_job_leaves_no_output_without_record(tmp_path):
+    """Ctrl-C inside a job (KeyboardInterrupt) propagates, and the job's outputs go with it."""
+    smk = _FakeSnakemake(tmp_path, [])
+    with pytest.raises(KeyboardInterrupt):
+        with provenance.snakemake_job(smk):
+            (tmp_path / "out.npz").write_bytes(b"half of a result")
+            raise KeyboardInterrupt
+    assert not (tmp_path / "out.npz").exists() and not (tmp_path / "record.json").exists()
 
 
 # ---- defects 3, 4, 5 on the smoke references stage, for real ----------------------------------------------

@@ -771,26 +771,22 @@ def run_dmrg(
         sweep = len(history)
         if sweep >= settings.max_sweeps:
             raise DMRGNotConvergedError(
-                f"{system.name}: DMRG ({settings.start_state} start) not converged after {sweep} sweeps: last "
-                f"energy change "
-                f"{history.last_change:.3e} Ha (tolerance {settings.energy_tolerance:.1e}), last max truncation "
-                f"error {history.truncation_error[-1]:.2e} (limit {settings.max_truncation_error:.1e}), "
+                f"{system.name}: DMRG ({settings.start_state} start) not converged after {sweep} sweeps: "
+                f"last energy change {history.last_change:.3e} Ha (tolerance {settings.energy_tolerance:.1e}), "
+                f"last max truncation error {history.truncation_error[-1]:.2e} "
+                f"(limit {settings.max_truncation_error:.1e}), "
                 f"last energy {history.energy[-1]:.10f} Ha, chi_max {history.chi_limit[-1]}"
             )
         # Window sweeps until converged there, then full-chain sweeps until converged on the whole grid.
         full_chain = window is None or (len(history) > 0 and (history.full_chain[-1] or _is_converged(
             history, settings, engine, require_full_chain=False)))
         engine.set_window(None if full_chain else window)
-        sweep_clock = time.perf_counter()
         chi_limit = settings.chi_for(sweep, system.n_electrons)
         engine.trunc_params["chi_max"] = chi_limit
         mixer_on = engine.mixer is not None
-        truncation_error = engine.sweep(meas_E_trunc=False)
-        energy = engine.update_stats["E_total"][-1]
-        history.append(energy, chi_limit, max(engine.psi.chi), truncation_error,
-                       time.perf_counter() - sweep_clock, full_chain)
+        _sweep(engine, history, chi_limit, full_chain)
         log.info("%s: sweep %3d %s E = %.12f Ha  dE = %+.3e  chi = %4d (max %4d)  trunc_err = %.2e  mixer %s  %.1f s",
-                 system.name, sweep + 1, "full  " if full_chain else "window", energy, history.last_change,
+                 system.name, sweep + 1, "full  " if full_chain else "window", history.energy[-1], history.last_change,
                  history.bond_dim[-1], history.chi_limit[-1], history.truncation_error[-1],
                  "on" if mixer_on else "off", history.seconds[-1])
         sweeps_this_call += 1
@@ -805,12 +801,32 @@ def run_dmrg(
         psi = engine.psi
         if checkpoint_path:
             save_checkpoint(checkpoint_path, psi, history, fingerprint)
+    outcome = _measured_outcome(model, psi, grid, history, clock, resumed_from)
+    log.info("%s: converged after %d sweeps, E = %.12f Ha, |dE| = %.1e, max chi %d, %.1f s", system.name,
+             len(history), outcome.energy, abs(history.last_change), max(psi.chi), outcome.wall_seconds)
+    return outcome
+
+
+def _sweep(engine: TwoSiteDMRGEngine, history: SweepHistory, chi_limit: int, full_chain: bool) -> None:
+    """One DMRG sweep of ``engine``, recorded in ``history``."""
+    clock = time.perf_counter()
+    truncation_error = engine.sweep(meas_E_trunc=False)
+    history.append(engine.update_stats["E_total"][-1], chi_limit, max(engine.psi.chi), truncation_error,
+                   time.perf_counter() - clock, full_chain)
+
+
+def _measured_outcome(model, psi: MPS, grid: Grid, history: SweepHistory, clock: float,
+                      resumed_from: int) -> DMRGOutcome:
+    """DMRGOutcome of the final state ``psi``: <H> (Ha) and spin densities measured on it."""
     energy = float(np.real(model.H_MPO.expectation_value(psi)))
     density_up, density_down = densities(psi, grid)
-    wall = time.perf_counter() - clock
-    log.info("%s: converged after %d sweeps, E = %.12f Ha, |dE| = %.1e, max chi %d, %.1f s", system.name,
-             len(history), energy, abs(history.last_change), max(psi.chi), wall)
-    return DMRGOutcome(energy, density_up, density_down, history, True, wall, resumed_from, psi, model)
+    return DMRGOutcome(energy, density_up, density_down, history, True, time.perf_counter() - clock,
+                       resumed_from, psi, model)
+
+
+def refinement_truncation(settings: DMRGSettings, factor: float) -> tuple[int, float]:
+    """(chi_max, svd_min) of the refinement: the schedule's largest chi times ``factor``, svd_min / factor^2."""
+    return int(round(settings.chi_max * factor)), settings.svd_min / factor**2
 
 
 def refine_bond_dimension(
@@ -837,31 +853,25 @@ def refine_bond_dimension(
     """
     clock = time.perf_counter()
     options = _engine_options(settings, first_sweep=settings.mixer_sweeps)  # mixer off
-    chi_limit = int(round(settings.chi_max * factor))
-    options["trunc_params"] = {"chi_max": chi_limit, "svd_min": settings.svd_min / factor**2}
+    chi_limit, svd_min = refinement_truncation(settings, factor)
+    options["trunc_params"] = {"chi_max": chi_limit, "svd_min": svd_min}
     engine = WindowedTwoSiteDMRGEngine(outcome.psi.copy(), outcome.model, options)
     engine.pre_run_initialize()
     history = SweepHistory.from_arrays(outcome.history.to_arrays())
+    converged = False
     for sweep in range(max_sweeps):
-        sweep_clock = time.perf_counter()
-        truncation_error = engine.sweep(meas_E_trunc=False)
-        history.append(engine.update_stats["E_total"][-1], chi_limit, max(engine.psi.chi), truncation_error,
-                       time.perf_counter() - sweep_clock, True)
+        _sweep(engine, history, chi_limit, full_chain=True)
         log.info("%s: refinement sweep %d at chi_max %d, svd_min %.1e: E = %.12f Ha  dE = %+.3e  chi = %d  "
-                 "trunc_err = %.2e  %.1f s", name, sweep + 1, chi_limit, options["trunc_params"]["svd_min"],
-                 history.energy[-1], history.last_change, history.bond_dim[-1], history.truncation_error[-1],
-                 history.seconds[-1])
-        if abs(history.last_change) < settings.energy_tolerance:
+                 "trunc_err = %.2e  %.1f s", name, sweep + 1, chi_limit, svd_min, history.energy[-1],
+                 history.last_change, history.bond_dim[-1], history.truncation_error[-1], history.seconds[-1])
+        converged = abs(history.last_change) < settings.energy_tolerance
+        if converged:
             break
     engine.post_run_cleanup()
-    psi = engine.psi
-    energy = float(np.real(outcome.model.H_MPO.expectation_value(psi)))
-    density_up, density_down = densities(psi, grid)
-    refined = DMRGOutcome(energy, density_up, density_down, history, True, time.perf_counter() - clock, 0, psi,
-                          outcome.model)
-    converged = abs(history.last_change) < settings.energy_tolerance
-    return refined, extrapolate_to_zero_truncation(outcome.energy, outcome.history.truncation_error[-1], energy,
-                                                   history.truncation_error[-1]), converged
+    refined = _measured_outcome(outcome.model, engine.psi, grid, history, clock, 0)
+    extrapolated = extrapolate_to_zero_truncation(outcome.energy, outcome.history.truncation_error[-1],
+                                                  refined.energy, history.truncation_error[-1])
+    return refined, extrapolated, converged
 
 
 def extrapolate_to_zero_truncation(energy_1: float, weight_1: float, energy_2: float, weight_2: float) -> float:

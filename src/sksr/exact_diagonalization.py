@@ -80,7 +80,7 @@ class EDResult:
     energy: float
     density_up: np.ndarray
     density_down: np.ndarray
-    residual: float = 0.0
+    residual: float
 
     @property
     def density(self) -> np.ndarray:
@@ -100,8 +100,13 @@ def one_electron_ground_state(system: System, grid: Grid) -> EDResult:
     hamiltonian = one_electron_hamiltonian(system, grid)
     energies, orbitals = np.linalg.eigh(hamiltonian)
     density = orbitals[:, 0] ** 2 / grid.spacing
-    residual = float(np.linalg.norm(hamiltonian @ orbitals[:, 0] - energies[0] * orbitals[:, 0]))
+    residual = _residual(hamiltonian.__matmul__, energies[0], orbitals[:, 0])
     return EDResult(float(energies[0]), density, np.zeros_like(density), residual)
+
+
+def _residual(matvec, energy: float, vector: np.ndarray) -> float:
+    """||H v - E v|| for a normalized eigenvector estimate v, Ha."""
+    return float(np.linalg.norm(matvec(vector) - energy * vector))
 
 
 def _pair_operator(ham: LatticeHamiltonian, antisymmetric: bool) -> tuple[spla.LinearOperator, np.ndarray]:
@@ -159,18 +164,18 @@ def two_electron_ground_state(
         raise ValueError(f"spin must be 'singlet' or 'triplet', got {spin!r}")
     ham = lattice_hamiltonian(system, grid)
     operator, to_matrix = _pair_operator(ham, antisymmetric=(spin == "triplet"))
-    # Deterministic start vector: product of the lowest orbitals of t, projected on the space.
-    _, orbitals = np.linalg.eigh(ham.hopping)
-    start_vector = np.outer(orbitals[:, 0], orbitals[:, 1 if spin == "triplet" else 0])
-    start_vector = start_vector - start_vector.T if spin == "triplet" else start_vector
-    rows, cols = np.triu_indices(ham.num_sites, k=1 if spin == "triplet" else 0)
-    v0 = start_vector[rows, cols] * np.where(rows != cols, np.sqrt(2.0), 1.0)
     if start == "random":
-        v0 = np.random.default_rng(seed).standard_normal(v0.size)
-    elif start != "orbitals":
+        v0 = np.random.default_rng(seed).standard_normal(operator.shape[0])
+    elif start == "orbitals":  # product of the lowest orbitals of t, projected on the space
+        _, orbitals = np.linalg.eigh(ham.hopping)
+        start_vector = np.outer(orbitals[:, 0], orbitals[:, 1 if spin == "triplet" else 0])
+        start_vector = start_vector - start_vector.T if spin == "triplet" else start_vector
+        rows, cols = np.triu_indices(ham.num_sites, k=1 if spin == "triplet" else 0)
+        v0 = start_vector[rows, cols] * np.where(rows != cols, np.sqrt(2.0), 1.0)
+    else:
         raise ValueError(f"start must be 'orbitals' or 'random', got {start!r}")
     energies, vectors = spla.eigsh(operator, k=1, which="SA", v0=v0, tol=tol, ncv=40, maxiter=20000)
-    residual = float(np.linalg.norm(operator.matvec(vectors[:, 0]) - energies[0] * vectors[:, 0]))
+    residual = _residual(operator.matvec, energies[0], vectors[:, 0])
     psi = to_matrix(vectors[:, 0])
     psi /= np.linalg.norm(psi)
     h = grid.spacing
@@ -267,7 +272,7 @@ def fock_space_ground_state(
     amplitudes = vectors[:, 0].reshape(shape) ** 2
     density_up = amplitudes.sum(axis=1) @ occ_up / spacing
     density_down = amplitudes.sum(axis=0) @ occ_down / spacing
-    return EDResult(float(energies[0]), density_up, density_down)
+    return EDResult(float(energies[0]), density_up, density_down, _residual(matvec, energies[0], vectors[:, 0]))
 
 
 def _diagonal_interaction(ham: LatticeHamiltonian, occ_up: np.ndarray, occ_down: np.ndarray) -> np.ndarray:

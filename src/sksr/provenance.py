@@ -27,7 +27,9 @@ import platform
 import signal
 import socket
 import subprocess
+import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -227,6 +229,43 @@ def _names(files) -> list[str]:
     return [str(f) for f in files]
 
 
+class _RunnerLost(Exception):
+    """The Snakemake process that started this job is gone (raised just before the record is written)."""
+
+
+@contextlib.contextmanager
+def _signals_deferred(signums):
+    """Hold back ``signums`` in this thread for the block (delivered after it); a no-op off the main thread
+    or where the platform has no ``pthread_sigmask``."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signums)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def discard_unrecorded_outputs(paths: Iterable[str]) -> list[str]:
+    """Remove the outputs of a job that stops before its provenance record is written, and the temporary
+    files its atomic writers left beside them (``.<name>.*.tmp``); returns the paths removed.
+
+    Snakemake removes every output before a job starts, so whatever exists here was written by this job.
+    """
+    removed = []
+    for path in map(Path, paths):
+        leftovers = list(path.parent.glob(f".{path.name}.*.tmp")) if path.parent.is_dir() else []
+        for target in ([path] if path.exists() or path.is_symlink() else []) + leftovers:
+            with contextlib.suppress(FileNotFoundError):
+                if target.is_dir() and not target.is_symlink():
+                    shutil.rmtree(target)
+                else:
+                    target.unlink()
+            removed.append(str(target))
+    return removed
+
+
 class JobContext:
     """What a workflow script needs besides the ``snakemake`` object: a logger and extra record fields."""
 
@@ -253,7 +292,9 @@ def snakemake_job(smk, record_output: str = "provenance"):
 
     stdout and stderr go to ``log[0]``; on success the record is written to ``output.provenance``
     (every other output is described in it). On failure no record is written and the exception
-    propagates, so Snakemake removes the job's outputs.
+    propagates, so Snakemake removes the job's outputs. A job that is stopped (SIGTERM, Ctrl-C, or its
+    Snakemake process gone) removes the outputs it has written itself before it exits, since Snakemake
+    may not be there to do it: a result file never exists without its record.
     """
     log_path = str(smk.log[0]) if len(smk.log) else None
     handle = open(log_path, "a", buffering=1) if log_path else sys.stderr
@@ -266,35 +307,32 @@ def snakemake_job(smk, record_output: str = "provenance"):
     logger.propagate = False
     started = time.time()
     context = JobContext(smk, logger)
+    record_path = str(getattr(smk.output, record_output))
+    outputs = [p for p in _names(smk.output) if p != record_path]
+    commit = threading.Lock()  # held while the record is written: a stop waits, then sees `recorded`
+    recorded = False
     runner = interrupts.watched_runner()
 
-    def runner_lost():
-        # Snakemake is gone (killed, interrupted): stop now, before this job writes anything more; without
-        # a provenance record the job never looks complete, and Snakemake reruns it.
-        logger.error("the Snakemake process %s is gone; stopping this job (it will be rerun)", runner)
+    def stop_now(reason: str):
+        # Say why, take back what this job wrote (it has no record, so none of it may look complete;
+        # Snakemake reruns the job), and exit without unwinding.
+        logger.error("%s; this job stops and will be rerun", reason)
+        with commit:
+            if not recorded:
+                for path in discard_unrecorded_outputs(outputs):
+                    logger.error("removed %s (the job did not finish)", path)
         for stream in (handle, old_err):
             with contextlib.suppress(Exception):
                 stream.flush()
         os._exit(interrupts.LOST_EXIT_STATUS)
 
-    interrupts.watch_runner(runner, runner_lost)
-
-    def terminated(signum, frame):
-        # the runner stops its jobs with SIGTERM (Ctrl-C or kill of the runner): say so, write nothing more
-        logger.error("stopped by signal %d (the run was interrupted); this job will be rerun", signum)
-        for stream in (handle, old_err):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(interrupts.LOST_EXIT_STATUS)
-
+    interrupts.watch_runner(runner, lambda: stop_now(f"the Snakemake process {runner} is gone"))
     with contextlib.suppress(ValueError):  # only possible in the main thread
-        signal.signal(signal.SIGTERM, terminated)
+        signal.signal(signal.SIGTERM, lambda signum, frame: stop_now(f"stopped by signal {signum}"))
     try:
         logger.info("rule %s, wildcards %s", smk.rule, dict(smk.wildcards.items()))
         yield context
         finished = time.time()
-        record_path = getattr(smk.output, record_output)
-        outputs = [p for p in _names(smk.output) if p != str(record_path)]
         record = build_record(
             rule=smk.rule,
             wildcards=dict(smk.wildcards.items()),
@@ -310,10 +348,14 @@ def snakemake_job(smk, record_output: str = "provenance"):
         missing = [p for p, d in record["outputs"].items() if d is None]
         if missing:
             raise FileNotFoundError(f"rule {smk.rule}: outputs not written: {missing}")
-        if not interrupts.runner_alive(runner):
-            runner_lost()
-        write_record(record, record_path)
+        with _signals_deferred((signal.SIGTERM, signal.SIGINT)), commit:
+            if not interrupts.runner_alive(runner):
+                raise _RunnerLost(runner)
+            write_record(record, record_path)
+            recorded = True
         logger.info("done in %.1f s; provenance in %s", finished - started, record_path)
+    except _RunnerLost:
+        stop_now(f"the Snakemake process {runner} is gone")
     except Exception as error:
         logger.exception("rule %s failed", smk.rule)
         corrupt = None if isinstance(error, CorruptFileError) else corrupt_input(_names(smk.input))
@@ -322,8 +364,10 @@ def snakemake_job(smk, record_output: str = "provenance"):
             logger.error("%s", corrupt)
             raise corrupt from error
         raise
-    except BaseException:
+    except BaseException:  # KeyboardInterrupt, SystemExit: no record, so take back the outputs
         logger.exception("rule %s interrupted", smk.rule)
+        if not recorded:
+            discard_unrecorded_outputs(outputs)
         raise
     finally:
         sys.stdout, sys.stderr = old_out, old_err

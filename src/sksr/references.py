@@ -19,11 +19,11 @@ Files per system (paths chosen by the caller, e.g. Snakemake):
 - ``<system>.npz`` (no pickle): ``total_energy`` (electronic, no E_NN, Ha), ``nuclear_repulsion`` (Ha),
   ``density`` and ``spin_density`` (n_up +- n_dn on the grid, shape (G,), 1/bohr), ``density_up``,
   ``density_down``, ``grid_coordinates`` (bohr), per-sweep ``sweep_energy`` (Ha), ``sweep_bond_dim``,
-  ``sweep_chi_limit``, ``sweep_truncation_error``, ``sweep_seconds`` (the kept DMRG run and its check
-  sweeps; empty for exact diagonalization), ``wall_seconds``, and ``metadata_json`` (the JSON record
+  ``sweep_chi_limit``, ``sweep_truncation_error``, ``sweep_seconds`` (the kept DMRG run and its
+  refinement sweeps; empty for exact diagonalization), ``wall_seconds``, and ``metadata_json`` (the JSON record
   below, so the npz alone is self-describing).
 - ``<system>.json``: system definition, grid, method, DMRG and self-check settings, the self-check
-  (energy per start, spread, bond-dimension shift), package versions, energies.
+  (energy per start, spread, refinement and extrapolation shifts, ED residual), package versions, energies.
 
 Every write goes to a temporary file in the target directory and is moved in place with os.replace, so an
 interrupted job never leaves a complete-looking half-written output.
@@ -50,6 +50,7 @@ from sksr.dmrg import (
     SweepHistory,
     problem_fingerprint,
     refine_bond_dimension,
+    refinement_truncation,
     run_dmrg,
     settings_from_mapping,
 )
@@ -232,7 +233,8 @@ def compute_reference(
         fingerprint includes the start); a rerun resumes every start from there.
 
     Raises:
-      ReferenceSelfCheckError: the independent starts disagree or the bond-dimension check moves the energy.
+      ReferenceSelfCheckError: the independent starts disagree, the refinement does not converge, or the
+        extrapolation to zero discarded weight moves the energy.
       sksr.dmrg.DMRGNotConvergedError: a start did not converge within max_sweeps.
     """
     settings = settings or DMRGSettings()
@@ -265,17 +267,15 @@ def compute_reference(
 def _exact_reference(system: System, grid: Grid, check: SelfCheckSettings, log: logging.Logger):
     """Exact diagonalization (N <= 2) from two Lanczos start vectors; returns (E, n_up, n_dn, evidence)."""
     runs = {}
-    for start in ("orbitals", "random"):
+    for start in ("orbitals",) if system.n_electrons == 1 else ("orbitals", "random"):  # one electron: dense
         clock = time.perf_counter()
         if system.n_electrons == 1:
-            result = one_electron_ground_state(system, grid)  # dense: one "start" is exact
+            result = one_electron_ground_state(system, grid)
         else:
             result = two_electron_ground_state(system, grid, start=start)
         runs[start] = (result, time.perf_counter() - clock)
         log.info("%s: exact diagonalization (%s start) E = %.12f Ha, residual %.1e, %.1f s", system.name, start,
                  result.energy, result.residual, runs[start][1])
-        if system.n_electrons == 1:
-            break
     energies = {start: result.energy for start, (result, _) in runs.items()}
     best = min(runs, key=lambda start: energies[start])
     evidence = {
@@ -292,8 +292,8 @@ def _exact_reference(system: System, grid: Grid, check: SelfCheckSettings, log: 
 
 
 def _dmrg_reference(system, grid, settings, check, checkpoint_dir, log):
-    """DMRG from every start, then the bond-dimension check on the lowest; returns (E, n_up, n_dn, history,
-    evidence)."""
+    """DMRG from every start, then the refinement and extrapolation of the lowest; returns (E, n_up, n_dn,
+    history, evidence)."""
     outcomes = {}
     for start in check.starts:
         start_settings = dataclasses.replace(settings, start_state=start)
@@ -320,8 +320,8 @@ def _dmrg_reference(system, grid, settings, check, checkpoint_dir, log):
     evidence.update({
         "refinement_sweeps": len(refined.history) - len(outcomes[best].history),
         "refinement_converged": converged,
-        "refinement_chi_max": int(round(settings.chi_max * check.chi_factor)),
-        "refinement_svd_min": settings.svd_min / check.chi_factor**2,
+        "refinement_chi_max": refined.history.chi_limit[-1],
+        "refinement_svd_min": refinement_truncation(settings, check.chi_factor)[1],
         "chi_shift": refined.energy - outcomes[best].energy,
         "extrapolated_energy": extrapolated,
         "extrapolation_shift": extrapolated - refined.energy,
