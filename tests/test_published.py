@@ -46,7 +46,21 @@ def test_converted_files_carry_source_and_load_as_float32_models(name, kind, cou
 def test_ksr_sets_hold_1568_parameters():
     for name in ("ksr_global_h2", "ksr_global_h2_h4_nt8"):
         with np.load(published.MODELS_DIR / f"{name}.npz", allow_pickle=False) as data:
-            assert sum(data[k].size for k in data.files) == 1568 and data["eta"].shape == (15,)
+            assert sum(data[k].size for k in data.files) == 1568 and data["global_eta"].shape == (15,)
+
+
+def test_ksr_tree_mapping_round_trips():
+    """KSR-global with the gate: [(), ((), [global tree]), (w,)] -> our names, w stored as log|w|."""
+    params = {k: np.asarray(v) for k, v in nn.init_params(nn.NeuralXCSpec("ksr-global"), 4).items()}
+    tree = [(), ((), _authors_tree("global", params)), (np.array(-1.7),)]
+    converted = published.ksr_params_from_tree(tree)
+    assert set(converted) == set(params) | {"si_log_width"}
+    for key in params:
+        np.testing.assert_array_equal(converted[key], params[key])
+    assert float(converted["si_log_width"]) == pytest.approx(np.log(1.7))
+    tree[2] = (np.array(0.0),)
+    with pytest.raises(ValueError, match="width w = 0"):
+        published.ksr_params_from_tree(tree)
 
 
 def _authors_tree(kind, params):

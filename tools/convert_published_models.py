@@ -23,8 +23,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from sksr.functionals.neural import NeuralXCSpec, save_params  # noqa: E402
-from sksr.functionals.published import PUBLISHED, ksr_arrays_from_tree, sksr_params_from_tree  # noqa: E402
-from sksr.atomic_io import atomic_savez, atomic_write_json  # noqa: E402
+from sksr.functionals.published import PUBLISHED, ksr_params_from_tree, sksr_params_from_tree  # noqa: E402
 
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"),
@@ -63,14 +62,12 @@ def main(argv=None) -> int:
         }
         if entry["kind"] in ("lsda", "gga", "global"):
             spec = NeuralXCSpec(entry["kind"], network_float32=True)
-            save_params(args.out / name, spec, sksr_params_from_tree(entry["kind"], tree), metadata)
-        else:
-            arrays = ksr_arrays_from_tree(tree)
-            atomic_savez(args.out / f"{name}.npz", arrays)
-            atomic_write_json(
-                args.out / f"{name}.json",
-                {"shapes": {k: list(np.shape(v)) for k, v in sorted(arrays.items())}, "metadata": metadata},
-            )
+            params = sksr_params_from_tree(entry["kind"], tree)
+        else:  # KSR-global with the self-interaction gate; the authors' gate width is kept for the record
+            spec = NeuralXCSpec(entry["kind"], self_interaction_gate=True, network_float32=True)
+            params = ksr_params_from_tree(tree)
+            metadata["gate_width_as_published"] = float(np.asarray(tree[2][0]))
+        save_params(args.out / name, spec, params, metadata)
         print(f"{source} -> {args.out / name}.npz|json")
     return 0
 

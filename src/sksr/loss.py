@@ -163,20 +163,26 @@ def make_loss_function(
     num_iterations: int,
     solver: str = "banded",
     run_scf: Callable | None = None,
+    reflection_symmetry: bool = False,
 ) -> Callable:
     """``params -> LossParts``: build the network's ``xc``, run K SCF iterations, compare with references.
 
     Pure and differentiable in ``params`` (a dict of arrays); wrap it in ``jax.jit``/``jax.value_and_grad``
     /``jax.vmap`` as needed. ``batch`` comes from ``sksr.scf.prepare_batch`` with the systems in the
     order of ``references``. ``solver`` is the SCF eigensolver (``"banded"`` or ``"dense"``); ``run_scf``
-    (``(batch, xc, K) -> trajectory``) replaces ``sksr.scf.run_scf`` when given.
+    (``(batch, xc, K) -> trajectory``) replaces ``sksr.scf.run_scf`` when given. ``reflection_symmetry``
+    runs the SCF with each system's mirror symmetry enforced (the KSR study, ``sksr.scf.run_scf``).
     """
     if run_scf is None:
         import functools
 
         from sksr.scf import run_scf as scf_run
 
-        run_scf = functools.partial(scf_run, solver=solver, energy_iterations=settings.kept_iterations)
+        run_scf = functools.partial(
+            scf_run, solver=solver, energy_iterations=settings.kept_iterations, reflection_symmetry=reflection_symmetry
+        )
+    elif reflection_symmetry:
+        raise ValueError("reflection_symmetry is an option of the default run_scf; pass it to your run_scf instead")
     num_systems = int(np.shape(references.energies)[0])
     batch_size = int(np.shape(batch.external_potential)[0]) if hasattr(batch, "external_potential") else None
     if batch_size is not None and batch_size != num_systems:

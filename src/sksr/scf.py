@@ -120,6 +120,9 @@ class KohnShamBatch:
       initial_density: non-interacting spin densities, shape (B, 2, G), 1/bohr.
       num_electrons: N, shape (B,).
       interaction: ``h v(x_i - x_j)``, shape (G, G), Ha (Hartree kernel including the quadrature weight).
+      mirror_index: (B, G) int, the grid point mirroring each point about the system's centre (the mean of
+        its nuclear positions), itself outside the largest window symmetric about it; used only with
+        ``reflection_symmetry`` (``mirror_indices``).
       layout: the static channel layout.
     """
 
@@ -127,6 +130,7 @@ class KohnShamBatch:
     initial_density: jax.Array
     num_electrons: jax.Array
     interaction: jax.Array
+    mirror_index: jax.Array
     layout: ChannelLayout = dataclasses.field(metadata=dict(static=True))
 
     @property
@@ -182,6 +186,7 @@ def prepare_batch(systems: Sequence[System], grid: Grid) -> KohnShamBatch:
         initial_density=jnp.asarray(_non_interacting_density(potential, layout)),
         num_electrons=jnp.asarray([float(s.n_electrons) for s in systems]),
         interaction=jnp.asarray(grid.spacing * interaction_matrix(grid)),
+        mirror_index=jnp.asarray(np.stack([mirror_indices(s, grid) for s in systems])),
         layout=layout,
     )
 
@@ -208,7 +213,7 @@ def _spin_flip_partners(restricted) -> tuple[np.ndarray, np.ndarray]:
     return flipped, partner
 
 
-def batch_xc_energy(xc, spin_density, spacing, restricted):
+def batch_xc_energy(xc, spin_density, spacing, restricted, mirror=None):
     """Spin-flip symmetrized E_xc of every system, shape (B,), Ha; spin_density (B, 2, G).
 
     ``eps = (eps[n_up, n_dn] + eps[n_dn, n_up]) / 2``; a restricted system has ``n_up == n_dn``, so its
@@ -219,17 +224,23 @@ def batch_xc_energy(xc, spin_density, spacing, restricted):
 
     Args:
       restricted: (B,) static booleans (``ChannelLayout.restricted``).
+      mirror: optional (B, G) mirror indices (``KohnShamBatch.mirror_index``): evaluate the reflection-
+        symmetrized functional ``S eps(S n)`` of each system instead.
     """
     flipped, partner = _spin_flip_partners(restricted)
     n_up, n_dn = spin_density[:, 0], spin_density[:, 1]
     ups = jnp.concatenate([n_up, n_dn[flipped]])
     downs = jnp.concatenate([n_dn, n_up[flipped]])
-    eps = jax.vmap(xc)(ups, downs)  # (B + U, G)
+    if mirror is None:
+        eps = jax.vmap(xc)(ups, downs)  # (B + U, G)
+    else:
+        index = jnp.concatenate([mirror, mirror[flipped]])
+        eps = jax.vmap(lambda i, up, dn: _mirror_symmetric_eps(xc, i, up, dn))(index, ups, downs)
     symmetric = 0.5 * (eps[: len(partner)] + eps[partner])
     return spacing * jnp.sum((n_up + n_dn) * symmetric, axis=-1)
 
 
-def batch_xc_energy_and_potential(xc, spin_density, spacing, restricted):
+def batch_xc_energy_and_potential(xc, spin_density, spacing, restricted, mirror=None):
     """E_xc (B,) in Ha and v_xc,s = (1/h) dE_xc/dn_s, shape (B, 2, G), Ha (see ``batch_xc_energy``).
 
     For a restricted system only the spin average of the two rows is the symmetrized potential (what
@@ -237,7 +248,7 @@ def batch_xc_energy_and_potential(xc, spin_density, spacing, restricted):
     """
 
     def total(density):
-        energies = batch_xc_energy(xc, density, spacing, restricted)
+        energies = batch_xc_energy(xc, density, spacing, restricted, mirror)
         return jnp.sum(energies), energies
 
     gradient, energies = jax.grad(total, has_aux=True)(spin_density)
@@ -254,20 +265,69 @@ def hartree_energy(total_density, weighted_interaction, spacing):
     return 0.5 * spacing * jnp.sum(total_density * hartree_potential(total_density, weighted_interaction), -1)
 
 
-def _kohn_sham_step(batch: KohnShamBatch, xc, spin_density, solver: str, with_energy: bool = True):
+def mirror_indices(system: System, grid: Grid) -> np.ndarray:
+    """(G,) int: ``j(i)`` with ``x_i + x_j = 2 c``, ``c`` the mean nuclear position, where ``j`` is on the grid.
+
+    Points whose mirror image falls off the grid map to themselves (the largest window symmetric about
+    ``c`` is mirrored, the rest left alone, as the KSR study did). A centre that is not a multiple of h/2
+    has no mirror on the grid: every point maps to itself.
+    """
+    g, h = grid.num_points, grid.spacing
+    shift = 2.0 * float(np.mean(system.nuclear_positions)) / h
+    i = np.arange(g)
+    if abs(shift - round(shift)) > 1e-6:
+        return i
+    j = int(round(shift)) + (g - 1) - i
+    return np.where((j >= 0) & (j < g), j, i)
+
+
+def mirror_average(array, index):
+    """``S a = (a + a[index]) / 2`` along the last axis: the part of ``a`` even under the mirror ``index``."""
+    index = jnp.broadcast_to(index, array.shape)
+    return 0.5 * (array + jnp.take_along_axis(array, index, axis=-1))
+
+
+def _mirror_symmetric_eps(xc, index, n_up, n_dn):
+    """``S eps(S n_up, S n_dn)``: the functional made even under the mirror ``index`` (G,)."""
+    return mirror_average(xc(mirror_average(n_up, index), mirror_average(n_dn, index)), index)
+
+
+def check_mirror_symmetric(batch: "KohnShamBatch") -> None:
+    """Refuse reflection symmetry for systems not mirror symmetric about their centre (concrete arrays only)."""
+    if isinstance(batch.external_potential, jax.core.Tracer) or isinstance(batch.mirror_index, jax.core.Tracer):
+        return
+    potential, index = np.asarray(batch.external_potential), np.asarray(batch.mirror_index)
+    mirrored = np.take_along_axis(potential, index, axis=1)
+    scale = np.max(np.abs(potential), axis=1)
+    asymmetric = [
+        name for name, a, b, v in zip(batch.names, potential, mirrored, scale) if np.max(np.abs(a - b)) > 1e-12 * v
+    ]
+    if asymmetric:
+        raise ValueError(
+            f"reflection_symmetry needs systems mirror symmetric about their centre; not so: {asymmetric}"
+        )
+
+
+def _kohn_sham_step(
+    batch: KohnShamBatch, xc, spin_density, solver: str, with_energy: bool = True, reflection_symmetry: bool = False
+):
     """One iteration: input spin densities (B, 2, G) -> (output spin densities, energies (B,)).
 
     ``with_energy=False`` (static) skips the energy of the output density (NaN instead): the network
-    is then evaluated once per iteration (for ``v_xc``) instead of twice.
+    is then evaluated once per iteration (for ``v_xc``) instead of twice. ``reflection_symmetry``
+    (static) enforces each system's mirror symmetry about its centre as the KSR study did (docs/physics.md
+    section 11): ``eps -> S eps(S n)`` and the output density ``n_out -> S n_out``, the energy being that
+    of the output density before ``S``.
     """
     layout, h = batch.layout, batch.layout.grid.spacing
+    mirror = batch.mirror_index if reflection_symmetry else None
     system_of_channel = jnp.asarray(layout.system_of_channel_matrix())
     spin_weights = jnp.asarray(np.asarray(layout.spin_weights))
     occupations = jnp.asarray(np.asarray(layout.occupations))
     channels = np.asarray(layout.channel_system)
 
     v_hartree = hartree_potential(spin_density.sum(1), batch.interaction)
-    _, v_xc = batch_xc_energy_and_potential(xc, spin_density, h, layout.restricted)
+    _, v_xc = batch_xc_energy_and_potential(xc, spin_density, h, layout.restricted, mirror)
     v_spin = (batch.external_potential + v_hartree)[:, None, :] + v_xc  # (B, 2, G)
     v_channel = jnp.einsum("cs,csg->cg", spin_weights, v_spin[channels])  # (C, G)
 
@@ -276,17 +336,18 @@ def _kohn_sham_step(batch: KohnShamBatch, xc, spin_density, solver: str, with_en
     )
     channel_density = jnp.einsum("cgk,ck->cg", orbitals**2, occupations) / h
     output = _spin_densities_from_channels(channel_density, layout)
+    returned = output if mirror is None else mirror_average(output, mirror[:, None, :])
 
     if not with_energy:
-        return output, jnp.full(output.shape[:1], jnp.nan, output.dtype)
+        return returned, jnp.full(output.shape[:1], jnp.nan, output.dtype)
     band_energy = system_of_channel @ jnp.sum(occupations * eigenvalues, axis=1)
     potential_energy = system_of_channel @ (h * jnp.sum(channel_density * v_channel, axis=1))
     kinetic = band_energy - potential_energy
     total_output = output.sum(1)
-    e_xc = batch_xc_energy(xc, output, h, layout.restricted)
+    e_xc = batch_xc_energy(xc, output, h, layout.restricted, mirror)
     e_hartree = hartree_energy(total_output, batch.interaction, h)
     e_external = h * jnp.sum(total_output * batch.external_potential, axis=1)
-    return output, kinetic + e_hartree + e_xc + e_external
+    return returned, kinetic + e_hartree + e_xc + e_external
 
 
 FULL_UNROLL_MAX_ITERATIONS = 10
@@ -295,10 +356,12 @@ across iterations and drops the loop's stacked-residual copies (about 1.3x faste
 CPU, for about twice the compile time, which the persistent compilation cache pays once per machine)."""
 
 
-@jax.jit(static_argnames=("num_iterations", "solver", "unroll", "energy_iterations"))
-def _run_scf(batch, xc, num_iterations, mixing, mixing_decay, solver, unroll=1, energy_iterations=None):
+@jax.jit(static_argnames=("num_iterations", "solver", "unroll", "energy_iterations", "reflection_symmetry"))
+def _run_scf(
+    batch, xc, num_iterations, mixing, mixing_decay, solver, unroll=1, energy_iterations=None, reflection_symmetry=False
+):
     def iteration(density_in, k, with_energy=True):
-        density_out, energy = _kohn_sham_step(batch, xc, density_in, solver, with_energy)
+        density_out, energy = _kohn_sham_step(batch, xc, density_in, solver, with_energy, reflection_symmetry)
         alpha = mixing * mixing_decay**k
         mixed = (1.0 - alpha) * density_in + alpha * density_out
         return mixed, (energy, mixed)
@@ -327,6 +390,7 @@ def run_scf(
     solver: str = "banded",
     unroll: int | None = None,
     energy_iterations: int | None = None,
+    reflection_symmetry: bool = False,
 ) -> SCFTrajectory:
     """Run K Kohn-Sham iterations for every system of ``batch`` (jitted, differentiable in ``xc``).
 
@@ -342,6 +406,8 @@ def run_scf(
       energy_iterations: compute the energy of only the last this many iterations (static; the others
         are NaN). The training loss needs only the kept iterations (the last one in the published
         protocol), and skipping the rest saves one network evaluation per iteration. None: all.
+      reflection_symmetry: enforce each system's mirror symmetry about its centre (static; the KSR
+        study, see ``_kohn_sham_step``). ValueError for a system that is not mirror symmetric.
 
     Returns:
       ``SCFTrajectory`` with energies (B, K) and mixed spin densities (B, K, 2, G).
@@ -356,8 +422,11 @@ def run_scf(
     if energy_iterations is not None and not 1 <= int(energy_iterations) <= num_iterations:
         raise ValueError(f"energy_iterations must lie in [1, {num_iterations}], got {energy_iterations}")
     energy_iterations = None if energy_iterations is None else int(energy_iterations)
+    if reflection_symmetry:
+        check_mirror_symmetric(batch)
     return _run_scf(
-        batch, xc, num_iterations, mixing, mixing_decay, solver, int(unroll), energy_iterations
+        batch, xc, num_iterations, mixing, mixing_decay, solver, int(unroll), energy_iterations,
+        bool(reflection_symmetry),
     )
 
 

@@ -84,7 +84,7 @@ from sksr.functionals.neural import (
 from sksr.grid import Grid
 from sksr.loss import LossParts, LossSettings, References, ksr_loss
 from sksr.eigensolver import SOLVERS
-from sksr.scf import run_scf
+from sksr.scf import check_mirror_symmetric, run_scf
 from sksr.workflow_config import TRAINING_JOB_KEYS
 
 LOGGER = logging.getLogger("sksr.training")
@@ -145,6 +145,8 @@ class TrainingSettings:
       self_interaction_gate: add the trainable self-interaction gate to the network.
       eigensolver: SCF eigensolver (``sksr.eigensolver``): ``"banded"`` (host LAPACK), ``"dense"``
         (jnp.linalg.eigh) or ``"device"`` (banded in JAX: no host callback, fastest on CPU, for GPUs).
+      reflection_symmetry: enforce each molecule's mirror symmetry in the SCF (``sksr.scf.run_scf``), as
+        the original KSR study did for its H2 / H4 curves; every system must be mirror symmetric.
     """
 
     max_evaluations: int = 300
@@ -159,6 +161,7 @@ class TrainingSettings:
     network_float32: bool = True
     self_interaction_gate: bool = False
     eigensolver: str = "device"
+    reflection_symmetry: bool = False
 
     def __post_init__(self):
         _check_int("max_evaluations", self.max_evaluations, 1)
@@ -170,7 +173,7 @@ class TrainingSettings:
         _check_float("discount", self.discount, 0.0, 1.0, low_open=True)
         _check_float("lbfgs_factr", self.lbfgs_factr, 0.0, 1e20)
         _check_float("lbfgs_pgtol", self.lbfgs_pgtol, 0.0, 1e20)
-        for name in ("network_float32", "self_interaction_gate"):
+        for name in ("network_float32", "self_interaction_gate", "reflection_symmetry"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(
                     f"training setting {name!r} must be true or false, got {getattr(self, name)!r}"
@@ -220,18 +223,21 @@ class TrainingSettings:
 # Jitted objective on flat parameter vectors (module level: the compile cache is shared across seeds)
 
 
-def _loss_parts(vector, batch, references, spec, grid, loss_settings, num_iterations, solver) -> LossParts:
+def _loss_parts(
+    vector, batch, references, spec, grid, loss_settings, num_iterations, solver, reflection_symmetry=False
+) -> LossParts:
     """KSR loss at a flat parameter vector (P,): build xc, run K SCF iterations, compare."""
     xc = build_xc(spec, unflatten_params(spec, vector), grid)
     trajectory = run_scf(
-        batch, xc, num_iterations, solver=solver, energy_iterations=loss_settings.kept_iterations
+        batch, xc, num_iterations, solver=solver, energy_iterations=loss_settings.kept_iterations,
+        reflection_symmetry=reflection_symmetry,
     )  # only the kept iterations' energies enter the loss: the others are not computed
     return ksr_loss(trajectory, references, grid.spacing, loss_settings)
 
 
-def _loss_and_gradient(vector, batch, references, spec, grid, loss_settings, num_iterations, solver):
+def _loss_and_gradient(vector, batch, references, **static):
     def total(v):
-        parts = _loss_parts(v, batch, references, spec, grid, loss_settings, num_iterations, solver)
+        parts = _loss_parts(v, batch, references, **static)
         return parts.total, parts
 
     (_, parts), gradient = jax.value_and_grad(total, has_aux=True)(vector)
@@ -247,7 +253,7 @@ def _batched(function):
     return batched
 
 
-_STATIC = ("spec", "grid", "loss_settings", "num_iterations", "solver")
+_STATIC = ("spec", "grid", "loss_settings", "num_iterations", "solver", "reflection_symmetry")
 _jit_loss_and_gradient = jax.jit(_loss_and_gradient, static_argnames=_STATIC)
 _jit_batched_loss_and_gradient = jax.jit(_batched(_loss_and_gradient), static_argnames=_STATIC)
 _jit_loss = jax.jit(_loss_parts, static_argnames=_STATIC)
@@ -324,6 +330,7 @@ class _Problem:
             loss_settings=self.settings.loss_settings(),
             num_iterations=self.settings.num_iterations,
             solver=self.settings.eigensolver,
+            reflection_symmetry=self.settings.reflection_symmetry,
         )
 
     def loss_and_gradient(self, vector: np.ndarray):
@@ -758,6 +765,9 @@ def _problems(model_kind, train_batch, train_refs, valid_batch, valid_refs, sett
     if not isinstance(settings, TrainingSettings):
         raise TypeError(f"settings must be a TrainingSettings, got {type(settings).__name__}")
     _check_data(train_batch, train_refs, "training set")
+    if settings.reflection_symmetry:
+        for batch in (train_batch, valid_batch):
+            check_mirror_symmetric(batch)
     _check_data(valid_batch, valid_refs, "validation set")
     if _grid_of(train_batch) != _grid_of(valid_batch):
         raise ValueError("training and validation batches are on different grids")

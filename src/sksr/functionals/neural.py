@@ -15,6 +15,14 @@ All layers are bias-free with swish (SiLU) activations and the output is ``eps_x
 ``eps_xc = 0`` where the density vanishes. The spin-flip symmetrization and ``v_xc`` (by autodiff) are the
 SCF's job (``sksr.scf``); these functions only map spin densities to ``eps_xc``.
 
+The spin-unpolarized networks of the original KSR study (Li et al. 2021; docs/physics.md section 11) see
+only the total density ``n = n_up + n_dn`` and serve spin-restricted Kohn-Sham:
+
+- ``"ksr-lda"``    (544 parameters): pointwise MLP on ``n``, 1 -> 16 -> 16 -> 16 -> 1.
+- ``"ksr-gga"``    (576 parameters): the same with a width-3 first layer (a convolution over ``n``).
+- ``"ksr-global"`` (1567 parameters): 16 channels ``[n, g_1*n .. g_15*n]`` (15 widths ``eta_k``, same
+  kernel and width range as above), then the convolutional head of ``"global"``.
+
 Optional self-interaction gate (KSR paper, not in the published sKSR models):
 ``eps = beta (-v_H / 2) + (1 - beta) eps_net`` with ``beta = exp(-((h sum n - 1) / w)^2)``, ``v_H`` the
 Hartree potential of the total density and a trainable width ``w = exp(si_log_width)`` (one extra
@@ -51,9 +59,12 @@ from sksr.functionals.exact import self_interaction_eps_xc
 from sksr.grid import Grid
 from sksr.hamiltonian import interaction_matrix
 
-MODEL_KINDS = ("lsda", "gga", "global")
+SKSR_KINDS = ("lsda", "gga", "global")  # spin-resolved inputs (sKSR, Kalita et al. 2022)
+KSR_KINDS = ("ksr-lda", "ksr-gga", "ksr-global")  # total density only (KSR, Li et al. 2021)
+MODEL_KINDS = SKSR_KINDS + KSR_KINDS
 HIDDEN_CHANNELS = 16
 NUM_GLOBAL_WIDTHS = 7
+NUM_KSR_GLOBAL_WIDTHS = 15
 GLOBAL_MIN_WIDTH = 0.1  # bohr
 GLOBAL_MAX_WIDTH = 2.385345  # bohr (1 / kappa of the exponential interaction)
 CONV_WIDTH = 3
@@ -67,7 +78,8 @@ class NeuralXCSpec:
     """Hyperparameters of a neural XC functional (everything except the weights).
 
     Attributes:
-      kind: one of ``"lsda"``, ``"gga"``, ``"global"``.
+      kind: one of ``MODEL_KINDS``: ``"lsda"``, ``"gga"``, ``"global"`` (sKSR, spin densities) or
+        ``"ksr-lda"``, ``"ksr-gga"``, ``"ksr-global"`` (KSR, total density).
       self_interaction_gate: add the trainable self-interaction gate (one extra parameter).
       network_float32: evaluate the network in float32 (parameters stay float64).
     """
@@ -109,13 +121,19 @@ class NeuralXCSpec:
 def parameter_shapes(spec: NeuralXCSpec) -> dict[str, tuple[int, ...]]:
     """Name -> shape of every parameter array of ``spec``."""
     c = HIDDEN_CHANNELS
-    if spec.kind in ("lsda", "gga"):
-        n_inputs = 2 if spec.kind == "lsda" else 3
-        shapes = {"dense_0": (n_inputs, c), "dense_1": (c, c), "dense_2": (c, c), "dense_out": (c, 1)}
+    hidden = {"dense_1": (c, c), "dense_2": (c, c), "dense_out": (c, 1)}
+    if spec.kind in ("lsda", "gga", "ksr-lda"):
+        n_inputs = {"lsda": 2, "gga": 3, "ksr-lda": 1}[spec.kind]
+        shapes = {"dense_0": (n_inputs, c), **hidden}
+    elif spec.kind == "ksr-gga":
+        shapes = {"conv_0": (CONV_WIDTH, 1, c), **hidden}
     else:
-        n_inputs = 2 + 2 * NUM_GLOBAL_WIDTHS
+        num_widths, n_inputs = (
+            (NUM_GLOBAL_WIDTHS, 2 + 2 * NUM_GLOBAL_WIDTHS) if spec.kind == "global"
+            else (NUM_KSR_GLOBAL_WIDTHS, 1 + NUM_KSR_GLOBAL_WIDTHS)
+        )
         shapes = {
-            "global_eta": (NUM_GLOBAL_WIDTHS,),
+            "global_eta": (num_widths,),
             "conv_0": (CONV_WIDTH, n_inputs, c),
             "conv_1": (CONV_WIDTH, c, c),
             "conv_out": (c, 1),
@@ -183,12 +201,12 @@ def check_params(spec: NeuralXCSpec, params: Mapping[str, Any]) -> None:
 
 
 def global_widths(eta: jax.Array) -> jax.Array:
-    """w_k = 0.1 + (2.385345 - 0.1) sigmoid(eta_k), bohr, shape (7,)."""
+    """w_k = 0.1 + (2.385345 - 0.1) sigmoid(eta_k), bohr, shape of ``eta`` (7 or 15 widths)."""
     return GLOBAL_MIN_WIDTH + (GLOBAL_MAX_WIDTH - GLOBAL_MIN_WIDTH) * jax.nn.sigmoid(eta)
 
 
 def global_kernels(eta: jax.Array, coordinates: np.ndarray, spacing: float) -> jax.Array:
-    """Quadrature-weighted exponential kernels ``h exp(-|x_i - x_j| / w_k) / (2 w_k)``, shape (7, G, G)."""
+    """Quadrature-weighted exponential kernels ``h exp(-|x_i - x_j| / w_k) / (2 w_k)``, shape (K, G, G)."""
     distance = jnp.abs(jnp.asarray(coordinates)[:, None] - jnp.asarray(coordinates)[None, :])
     widths = global_widths(eta)[:, None, None]
     return spacing * jnp.exp(-distance[None] / widths) / (2.0 * widths)
@@ -236,11 +254,11 @@ def exponential_smoothing(spins: jax.Array, eta: jax.Array, spacing, block: int 
 
     Args:
       spins: (S, G) densities, 1/bohr (float32 or float64).
-      eta: (7,) width logits (cast to the dtype of ``spins``).
+      eta: (K,) width logits (cast to the dtype of ``spins``); K = 7 (sKSR) or 15 (KSR).
       spacing: h, bohr.
       block: b, points per block (static).
     Returns:
-      (S, 7, G) smoothed densities, 1/bohr, dtype of ``spins``.
+      (S, K, G) smoothed densities, 1/bohr, dtype of ``spins``.
     """
     dtype = spins.dtype
     s, g = spins.shape
@@ -318,9 +336,13 @@ def _gga_eps(kernels, spacing, n_up, n_dn):
 
 
 def _global_network(conv_kernels, spins, smoothed):
-    """Convolutional head of sKSR-global: spins (2, G), smoothed (2, 7, G) -> eps (G,), kernels' dtype."""
+    """Convolutional head of the global models: densities (S, G) and their smoothings (S, K, G) -> eps (G,).
+
+    Channels ``[spins..., smoothed of spin 0 (K), smoothed of spin 1 (K)]`` (S = 2, K = 7 for sKSR-global;
+    S = 1, K = 15 for KSR-global); computed in the kernels' dtype.
+    """
     dtype = conv_kernels[0].dtype
-    channels = jnp.concatenate([spins, smoothed.reshape(2 * NUM_GLOBAL_WIDTHS, -1)], axis=0).T.astype(dtype)
+    channels = jnp.concatenate([spins, smoothed.reshape(-1, smoothed.shape[-1])], axis=0).T.astype(dtype)
     conv_0, conv_1, conv_out = conv_kernels
     x = jax.nn.silu(_conv_same(channels, conv_0))
     x = jax.nn.silu(_conv_same(x, conv_1))
@@ -341,6 +363,26 @@ def _global_eps_dense(conv_kernels, smoothing, n_up, n_dn):
     spins = jnp.stack([n_up, n_dn]).astype(dtype)  # (2, G)
     smoothed = jnp.einsum("kij,sj->ski", smoothing.astype(dtype), spins)  # (2, 7, G)
     return _global_network(conv_kernels, spins, smoothed).astype(n_up.dtype)
+
+
+def _ksr_lda_eps(kernels, n_up, n_dn):
+    """KSR-LDA: eps (G,) from the total density alone (pointwise MLP), in the kernels' dtype."""
+    n_total = (n_up + n_dn).astype(kernels[0].dtype)
+    return _pointwise_mlp(kernels, n_total[:, None]).astype(n_up.dtype)
+
+
+def _ksr_gga_eps(kernels, n_up, n_dn):
+    """KSR-GGA: a width-3 convolution over the total density, then the pointwise MLP; eps (G,)."""
+    n_total = (n_up + n_dn).astype(kernels[0].dtype)
+    x = jax.nn.silu(_conv_same(n_total[:, None], kernels[0]))
+    return _pointwise_mlp(kernels[1:], x).astype(n_up.dtype)
+
+
+def _ksr_global_eps(conv_kernels, eta, spacing, n_up, n_dn):
+    """KSR-global: eps (G,) from the total density and its 15 exponential smoothings."""
+    n_total = (n_up + n_dn).astype(conv_kernels[0].dtype)[None]  # (1, G)
+    smoothed = exponential_smoothing(n_total, eta, spacing)  # (1, 15, G)
+    return _global_network(conv_kernels, n_total, smoothed).astype(n_up.dtype)
 
 
 def _gated_eps(log_width, spacing, weighted_interaction, network_xc, n_up, n_dn):
@@ -368,15 +410,19 @@ def build_xc(spec: NeuralXCSpec, params: Mapping[str, jax.Array], grid: Grid) ->
     check_params(spec, params)
     dtype = jnp.float32 if spec.network_float32 else jnp.float64
     spacing = jnp.asarray(grid.spacing, dtype=jnp.float64)
-    if spec.kind == "lsda":
-        kernels = tuple(params[k].astype(dtype) for k in ("dense_0", "dense_1", "dense_2", "dense_out"))
-        network = Partial(_lsda_eps, kernels)
+    def cast(*names):
+        return tuple(params[name].astype(dtype) for name in names)
+
+    mlp = ("dense_0", "dense_1", "dense_2", "dense_out")
+    if spec.kind in ("lsda", "ksr-lda"):
+        network = Partial(_lsda_eps if spec.kind == "lsda" else _ksr_lda_eps, cast(*mlp))
     elif spec.kind == "gga":
-        kernels = tuple(params[k].astype(dtype) for k in ("dense_0", "dense_1", "dense_2", "dense_out"))
-        network = Partial(_gga_eps, kernels, spacing)
+        network = Partial(_gga_eps, cast(*mlp), spacing)
+    elif spec.kind == "ksr-gga":
+        network = Partial(_ksr_gga_eps, cast("conv_0", *mlp[1:]))
     else:
-        kernels = tuple(params[k].astype(dtype) for k in ("conv_0", "conv_1", "conv_out"))
-        network = Partial(_global_eps, kernels, params["global_eta"].astype(dtype), spacing.astype(dtype))
+        function = _global_eps if spec.kind == "global" else _ksr_global_eps
+        network = Partial(function, cast("conv_0", "conv_1", "conv_out"), *cast("global_eta"), spacing.astype(dtype))
     if not spec.self_interaction_gate:
         return network
     weighted_interaction = jnp.asarray(grid.spacing * interaction_matrix(grid))

@@ -108,11 +108,11 @@ def published_files(name: str) -> list[Path]:
 
 
 def load_published(name: str):
-    """(spec, params, metadata) of a published sKSR model, ready for ``neural.build_xc``."""
+    """(spec, params, metadata) of a published model (``PUBLISHED``), ready for ``neural.build_xc``."""
     from sksr.functionals.neural import load_params
 
-    if PUBLISHED.get(name, {}).get("kind") not in ("lsda", "gga", "global"):
-        raise ValueError(f"{name!r} is not a published sKSR model; choose from sksr_lsda, sksr_gga, sksr_global")
+    if name not in PUBLISHED:
+        raise ValueError(f"unknown published model {name!r}; known: {sorted(PUBLISHED)}")
     return load_params(MODELS_DIR / name)
 
 
@@ -169,10 +169,17 @@ def sksr_params_from_tree(kind: str, tree) -> dict[str, np.ndarray]:
     raise ValueError(f"unknown sKSR kind {kind!r}")
 
 
-def ksr_arrays_from_tree(tree) -> dict[str, np.ndarray]:
-    """Named arrays of a KSR-global-with-gate tree ``[(), ((), [global tree]), (w,)]`` (PRL 2021)."""
+def ksr_params_from_tree(tree) -> dict[str, np.ndarray]:
+    """Our ``"ksr-global"`` parameter dict (gate included) from a KSR-global-with-gate tree
+    ``[(), ((), [global tree]), (w,)]`` (PRL 2021).
+
+    The authors' gate holds its width ``w`` itself (``beta = exp(-((N - 1) / w)^2)``); ours holds
+    ``si_log_width = log |w|`` (only ``w^2`` enters).
+    """
     if not (isinstance(tree, (list, tuple)) and len(tree) == 3):
         raise ValueError("KSR-global: expected [(), ((), [global network]), (gate,)]")
     arrays = _global_tree_arrays(tree[1][1], 15, 16, "KSR-global")
-    arrays["gate"] = _kernel(tree[2], (), "KSR-global gate")
-    return arrays
+    width = float(_kernel(tree[2], (), "KSR-global gate"))
+    if width == 0.0:
+        raise ValueError("KSR-global gate: width w = 0")
+    return {"global_eta": arrays.pop("eta"), **arrays, "si_log_width": np.array(np.log(abs(width)))}
