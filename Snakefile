@@ -24,6 +24,9 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 
 
+report: "workflow/report/workflow.rst"
+
+
 wildcard_constraints:
     system=_alternatives(SYSTEM_NAMES),
     split=_alternatives(SPLITS),

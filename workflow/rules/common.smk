@@ -145,6 +145,48 @@ def table_files():
     )
 
 
+# ---- the Snakemake report (snakemake --report): what each figure and table shows ---------------------
+FIGURE_CAPTIONS = {
+    "densities": "Total densities n(x) (1/bohr) of the systems of the density split: the exact reference "
+    "(exact diagonalization or DMRG) against every method.",
+    "energy_errors": "Total-energy error E - E_exact (mHa) of every system for the baselines and the "
+    "selected models; the grey band is chemical accuracy (+-1.6 mHa).",
+    "training_curves": "Validation loss against the L-BFGS-B loss evaluation for every seed of every model; "
+    "dots mark each seed's selected checkpoint, the star the model's selected seed.",
+    "seed_spread": "Left: test-molecule MAE (mHa) of every seed of every model, with the selected seed (star), "
+    "the published model (diamond) and chemical accuracy. Right: validation loss against test MAE, "
+    "i.e. how well the validation set predicts the test molecules.",
+    "dmrg_convergence": "``|E_sweep - E_final|`` (Ha) after every DMRG sweep of every reference (log scale).",
+}
+TABLE_CAPTIONS = {
+    "total_energies": "total energies (Ha) and errors (mHa) of every system and method, with MAEs per split;",
+    "ionization_potentials": "ionization potentials E(N-1) - E(N) and their errors (mHa);",
+    "atomization_energies": "atomization energies of the molecules from their fragments, and errors (mHa);",
+    "density_losses": "density errors h sum (n - n_exact)^2 / N per system and method;",
+    "seeds": "every seed of every model: status, evaluations, selected checkpoint, validation loss, "
+    "eligibility, and test / all / IP / AE MAEs (mHa);",
+    "selection_study": "every seed-selection rule repeated on disjoint subsets of the seeds (MAEs in mHa);",
+}
+
+
+def for_report(paths, category, caption, shown=(".png", ".csv")):
+    """``paths`` with the PNG / CSV files marked for ``snakemake --report`` (the other formats beside them)."""
+    marked = []
+    for path in paths:
+        flagged = report(path, caption=caption, category=category)
+        marked.append(flagged if path.endswith(shown) else path)
+    return marked
+
+
+def figure_outputs():
+    """figures/{figure}.<fmt> for every configured format; the PNG goes into the report."""
+    return for_report(
+        [f"figures/{{figure}}.{fmt}" for fmt in config["figures"]["formats"]],
+        "Figures",
+        "../report/figure.rst",
+    )
+
+
 def figure_files(names=FIGURES):
     if not MODELS:
         names = [n for n in names if n not in ("training_curves", "seed_spread")]

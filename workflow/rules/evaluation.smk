@@ -7,7 +7,7 @@ rule tables:
         references=reference_files(SYSTEM_NAMES),
         code=code("evaluation", script="tables.py"),
     output:
-        tables=table_files(),
+        tables=for_report(table_files(), "Tables", "../report/table.rst"),
         provenance="figures/provenance/tables.json",
     log:
         "logs/tables/tables.log",
@@ -20,6 +20,7 @@ rule tables:
         methods=METHODS,
         tables=TABLES,
         formats=config["evaluation"]["table_formats"],
+        captions=[f"``{t}``: {TABLE_CAPTIONS[t]}" for t in TABLES],
     script:
         "../scripts/tables.py"
 
@@ -37,7 +38,11 @@ rule seed_errors:
         code=code("evaluation", "training", script="seed_errors.py"),
     output:
         csv="results/evaluation/seed_errors.csv",
-        seeds_csv="figures/tables/seeds.csv",
+        seeds_csv=report(
+            "figures/tables/seeds.csv",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
         seeds_md="figures/tables/seeds.md",
         provenance="results/provenance/seed_errors.json",
     log:
@@ -53,6 +58,7 @@ rule seed_errors:
             "ionization_pairs",
             "selection.max_validation_loss",
         ),
+        captions=[f"``seeds``: {TABLE_CAPTIONS['seeds']}"],
     script:
         "../scripts/seed_errors.py"
 
@@ -90,7 +96,11 @@ rule selection_study:
         references=reference_files(SYSTEM_NAMES),
         code=code("evaluation", script="selection_study.py"),
     output:
-        csv="figures/tables/selection_study.csv",
+        csv=report(
+            "figures/tables/selection_study.csv",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
         md="figures/tables/selection_study.md",
         provenance="figures/provenance/selection_study.json",
     log:
@@ -106,6 +116,7 @@ rule selection_study:
             "ionization_pairs",
             "selection",
         ),
+        captions=[f"``selection_study``: {TABLE_CAPTIONS['selection_study']}"],
     script:
         "../scripts/selection_study.py"
 

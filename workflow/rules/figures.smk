@@ -5,7 +5,7 @@ rule figure:
     input:
         unpack(figure_inputs),
     output:
-        figures=expand("figures/{{figure}}.{fmt}", fmt=config["figures"]["formats"]),
+        figures=figure_outputs(),
         provenance="figures/provenance/figure/{figure}.json",
     log:
         "logs/figure/{figure}.log",
@@ -17,6 +17,7 @@ rule figure:
         settings=settings("figures", "split", "systems"),
         methods=METHODS,
         models=MODELS,
+        caption=lambda wildcards: FIGURE_CAPTIONS[wildcards.figure],
     script:
         "../scripts/figure.py"
 
