@@ -1,9 +1,12 @@
 """envs/*.yaml: every rule's conda env exists, and its pins agree with pyproject.toml."""
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,3 +73,75 @@ def test_every_rule_declares_an_existing_conda_env():
         n_targets = len(re.findall(r"^rule (references|datasets|training|evaluation|figures):", text, flags=re.M))
         n_conda = text.count("conda:")
         assert n_conda == n_rules - n_targets, f"{rules.name}: every computing rule needs a conda env"
+
+
+# ---- every rule's environment holds what the rule's script imports (issue 11) -----------------------
+IMPORT_NAMES = {  # distribution -> top-level import name
+    "physics-tenpy": "tenpy",
+    "pyyaml": "yaml",
+    "snakemake-executor-plugin-slurm": "snakemake_executor_plugin_slurm",
+}
+_BLOCKING_IMPORTER = """
+import ast, importlib, importlib.abc, sys
+blocked = set(sys.argv[3].split(",")) - {""}
+
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in blocked:
+            raise ModuleNotFoundError(f"No module named {name!r} (not in this rule's environment)", name=name)
+        return None
+
+sys.meta_path.insert(0, Blocker())
+sys.path.insert(0, sys.argv[1])
+tree = ast.parse(open(sys.argv[2]).read())
+for node in ast.walk(tree):
+    if isinstance(node, ast.Import):
+        for alias in node.names:
+            importlib.import_module(alias.name)
+    elif isinstance(node, ast.ImportFrom) and node.level == 0:
+        module = importlib.import_module(node.module)
+        for alias in node.names:
+            if not hasattr(module, alias.name):
+                importlib.import_module(f"{node.module}.{alias.name}")
+"""
+
+
+def rule_scripts() -> list[tuple[str, str, str]]:
+    """(rule, env file stem, script path) of every rule with a script, read from workflow/rules/*.smk."""
+    found = []
+    for path in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+        text = path.read_text()
+        for block in re.split(r"\n\s*rule\b", text)[1:]:
+            name = block.split(":", 1)[0].strip()
+            if not name:  # `rule:` with a `name:` directive (e.g. train_seeds_<first>_<last>)
+                name = re.search(r'name:\s*\n\s*f?"(\w+?)_?\{', block).group(1)
+            script = re.search(r'script:\s*\n\s*"\.\./scripts/([\w.]+)"', block)
+            env = re.search(r'conda:\s*\n\s*"\.\./\.\./envs/(\w+)\.yaml"', block)
+            if script:
+                assert env, f"rule {name} ({path.name}) runs a script but declares no conda environment"
+                found.append((name, env.group(1), f"workflow/scripts/{script.group(1)}"))
+    return found
+
+
+def test_rule_scripts_are_found():
+    rules = {name for name, _, _ in rule_scripts()}
+    assert {"reference", "dataset", "baseline", "train_seed", "train_seeds", "evaluate_seed", "tables",
+            "figure"} <= rules
+
+
+@pytest.mark.parametrize("rule, env, script", rule_scripts(), ids=[r for r, _, _ in rule_scripts()])
+def test_each_rule_imports_only_what_its_environment_holds(rule, env, script):
+    """Import the script's modules (and, through them, everything they import) with every third-party
+    package outside the rule's conda environment blocked; fail naming rule, environment and package."""
+    universe = {IMPORT_NAMES.get(name, name) for name in pyproject_pins()} - {"python", "pip"}
+    available = {IMPORT_NAMES.get(name, name) for name in env_pins(ROOT / "envs" / f"{env}.yaml")}
+    blocked = sorted(universe - available)
+    result = subprocess.run(
+        [sys.executable, "-c", _BLOCKING_IMPORTER, str(ROOT / "src"), str(ROOT / script), ",".join(blocked)],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )
+    missing = re.findall(r"No module named '([\w.]+)' \(not in this rule's environment\)", result.stderr)
+    assert result.returncode == 0, (
+        f"rule {rule} runs in envs/{env}.yaml but imports {missing[-1] if missing else '?'} "
+        f"(blocked: {blocked}):\n{result.stderr[-1500:]}"
+    )
