@@ -145,3 +145,24 @@ def test_each_rule_imports_only_what_its_environment_holds(rule, env, script):
         f"rule {rule} runs in envs/{env}.yaml but imports {missing[-1] if missing else '?'} "
         f"(blocked: {blocked}):\n{result.stderr[-1500:]}"
     )
+
+
+def test_code_dependencies_follow_imports_transitively(tmp_path):
+    """script -> a (top level) -> b (inside a function) -> package __init__; plumbing is not followed."""
+    from sksr.code_dependencies import script_dependencies
+
+    src = tmp_path / "src" / "sksr"
+    (src / "sub").mkdir(parents=True)
+    (src / "__init__.py").write_text("from sksr import grid\n")
+    (src / "grid.py").write_text("import numpy\n")
+    (src / "a.py").write_text("from sksr.sub import b\n")
+    (src / "sub" / "__init__.py").write_text("")
+    (src / "sub" / "b.py").write_text("def f():\n    from sksr import provenance\n    import sksr.c\n")
+    (src / "c.py").write_text("")
+    (src / "provenance.py").write_text("from sksr import unused\n")
+    (src / "unused.py").write_text("")
+    script = tmp_path / "script.py"
+    script.write_text("import sys\nwith open('x') as f:\n    from sksr.a import thing\n")
+    found = {str(p.relative_to(tmp_path / "src")) for p in script_dependencies(script, tmp_path / "src")}
+    assert found == {"sksr/__init__.py", "sksr/grid.py", "sksr/a.py", "sksr/sub/__init__.py", "sksr/sub/b.py",
+                     "sksr/c.py"}

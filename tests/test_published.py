@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 import sksr
-from sksr.evaluation import build_tables, error_summary, predict
+from sksr.evaluation import build_tables, error_summary
+from sksr.prediction import predict
 from sksr.functionals import neural as nn
 from sksr.functionals import published
 from sksr.systems import System

@@ -114,6 +114,13 @@ def test_code_inputs_follow_the_physics(smoke_dry_run):
     assert "src/sksr/plotting.py" in figure
     # restyling never retrains: figures depend on no training or SCF code
     assert not any(m in p for p in figure for m in ("training.py", "scf.py", "dmrg.py"))
+    # the code inputs are the import facts of each rule's script, not a hand-kept list
+    from sksr.code_dependencies import script_dependencies
+
+    for rule, script in [("reference", "reference.py"), ("train_seed", "train_seed.py"), ("figure", "figure.py")]:
+        facts = {str(p.relative_to(ROOT)) for p in script_dependencies(ROOT / "workflow" / "scripts" / script, ROOT / "src")}
+        declared = {p for p in rule_inputs(smoke_dry_run, rule) if p.startswith("src/")}
+        assert declared == facts, (rule, declared ^ facts)
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,7 @@
-"""Evaluation: Kohn-Sham predictions of a functional, and the paper's tables (docs/physics.md sections 9-10).
+"""Evaluation: predictions files and the paper's tables (docs/physics.md sections 9-10).
+
+The Kohn-Sham run that makes predictions is ``sksr.prediction.predict``; this module only reads and writes
+its files and builds tables from them (NumPy and pandas; no JAX Kohn-Sham, no TeNPy).
 
 Predictions file (``results/predictions/<method>.npz``, one per method), written by ``save_predictions``:
 
@@ -24,6 +27,7 @@ from sksr.atomic_io import atomic_savez, atomic_write_text, read_npz
 from sksr.constants import CHEMICAL_ACCURACY
 from sksr.grid import Grid
 from sksr.hamiltonian import nuclear_repulsion
+from sksr.reference_files import reference_energy_and_density
 from sksr.systems import PROTON, System
 
 TABLE_COLUMNS = {
@@ -41,23 +45,6 @@ TABLE_TITLES = {
 
 
 # ---- predictions ------------------------------------------------------------------------------------
-def predict(systems: Sequence[System], grid: Grid, xc, num_iterations: int) -> dict:
-    """Run K Kohn-Sham iterations for ``systems`` with functional ``xc`` (one batched call).
-
-    Returns the arrays of a predictions file (see the module docstring).
-    """
-    from sksr.scf import prepare_batch, run_scf
-
-    trajectory = run_scf(prepare_batch(list(systems), grid), xc, num_iterations)
-    return {
-        "names": np.array([s.name for s in systems]),
-        "n_electrons": np.array([s.n_electrons for s in systems]),
-        "energies": np.asarray(trajectory.total_energy, dtype=np.float64),
-        "densities": np.asarray(trajectory.density[:, -1], dtype=np.float64),
-        "spacing": np.float64(grid.spacing),
-    }
-
-
 def failed_predictions(systems: Sequence[System], grid: Grid, num_iterations: int, reason: str = "") -> dict:
     """A predictions file for a seed that failed (in training, or diverged in evaluation): NaN energies
     and densities, ``failed`` and ``failure_reason``."""
@@ -126,11 +113,8 @@ def load_predictions(path: str | os.PathLike) -> dict:
 
 
 def load_reference_arrays(path: str | os.PathLike) -> tuple[float, np.ndarray]:
-    """(electronic energy in Ha, total density (G,)) of a reference npz (``sksr.references`` format)."""
-    from sksr.references import load_reference
-
-    reference = load_reference(path)
-    return float(reference.total_energy), np.asarray(reference.density, dtype=np.float64)
+    """(electronic energy in Ha, total density (G,)) of a reference npz (``sksr.reference_files``)."""
+    return reference_energy_and_density(path)
 
 
 # ---- tables -----------------------------------------------------------------------------------------

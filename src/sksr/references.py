@@ -58,11 +58,11 @@ from sksr.exact_diagonalization import one_electron_ground_state, two_electron_g
 from sksr.grid import Grid
 from sksr.hamiltonian import nuclear_repulsion
 from sksr.provenance import package_versions
+from sksr.reference_files import FORMAT, reference_arrays
 from sksr.systems import System
 
 LOGGER = logging.getLogger(__name__)
 
-FORMAT = "sksr-reference-2"
 SUMMARY_COLUMNS = (
     "system", "n_electrons", "n_unpaired", "method", "total_energy", "nuclear_repulsion", "starts",
     "start_spread", "chi_shift", "extrapolation_shift", "residual", "sweeps", "max_bond_dim", "max_truncation_error",
@@ -382,13 +382,7 @@ def save_reference(result: ReferenceResult, npz_path: str | os.PathLike, json_pa
 
 def load_reference(npz_path: str | os.PathLike) -> ReferenceResult:
     """Read a ``<system>.npz`` written by :func:`save_reference` (the metadata travels inside it)."""
-    with np.load(npz_path, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
-    if "metadata_json" not in arrays:
-        raise ValueError(f"{npz_path}: not an sksr reference file (no metadata_json)")
-    metadata = json.loads(str(arrays["metadata_json"]))
-    if metadata.get("format") != FORMAT:
-        raise ValueError(f"{npz_path}: unknown reference format {metadata.get('format')!r} (expected {FORMAT})")
+    arrays, metadata = reference_arrays(npz_path)
     system_data = dict(metadata["system"])
     return ReferenceResult(
         system=System.from_dict(system_data),

@@ -12,6 +12,7 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from sksr import config_files, interrupts  # noqa: E402
+from sksr.code_dependencies import script_dependencies  # noqa: E402
 from sksr.functionals.published import published_files, published_name  # noqa: E402
 from sksr.provenance import config_slice  # noqa: E402
 from sksr.workflow_config import (  # noqa: E402
@@ -73,33 +74,17 @@ def _alternatives(names):
 
 
 # ---- code-version inputs: changing the physics reruns exactly what depends on it ------------------
-PACKAGE_MODULES = {
-    # I/O and provenance modules are left out: editing them changes no number, so reruns nothing.
-    "core": ["__init__", "constants", "grid", "systems", "hamiltonian"],
-    "references": ["dmrg", "references"],
-    "datasets": ["datasets"],
-    "scf": ["eigensolver", "scf", "functionals/__init__", "functionals/lsda"],
-    "training": ["functionals/exact", "functionals/neural", "loss", "training"],
-    "published": ["functionals/exact", "functionals/neural", "functionals/published"],
-    "evaluation": ["evaluation", "seed_selection"],
-    "plotting": ["plotting"],
-}
+def code(script):
+    """The rule's script and every package module it reaches through its imports, as input paths.
 
-
-def code(*groups, script):
-    """Package modules of ``groups`` (plus 'core') and the rule's script, as input paths.
-
-    Declared as rule inputs so that editing e.g. src/sksr/scf.py reruns the Kohn-Sham jobs but not DMRG.
-    Modules that do not exist (yet) are skipped.
+    From the import facts (``sksr.code_dependencies``), so editing e.g. src/sksr/scf.py reruns the
+    Kohn-Sham jobs but not DMRG or the figures; workflow plumbing (provenance, I/O) reruns nothing.
     """
-    paths = []
-    for group in ("core",) + groups:
-        for module in PACKAGE_MODULES[group]:
-            path = os.path.join("src", "sksr", f"{module}.py")
-            if os.path.exists(os.path.join(workflow.basedir, path)):
-                paths.append(path)
-    paths.append(os.path.join("workflow", "scripts", script))
-    return paths
+    path = os.path.join("workflow", "scripts", script)
+    modules = script_dependencies(
+        os.path.join(workflow.basedir, path), os.path.join(workflow.basedir, "src")
+    )
+    return [os.path.relpath(m, workflow.basedir) for m in modules] + [path]
 
 
 def settings(*keys):
@@ -228,16 +213,14 @@ def figure_inputs(wildcards):
             "arrays": reference_files(SYSTEM_NAMES),
         },
     }[wildcards.figure]
-    data["code"] = code("evaluation", "plotting", script="figure.py")
+    data["code"] = code("figure.py")
     return data
 
 
 def baseline_inputs(wildcards):
     """Code of a baseline job, plus the parameter files of a published model."""
-    if not wildcards.baseline.startswith("published-"):
-        return {"code": code("scf", "evaluation", script="baseline.py")}
-    files = published_files(published_name(wildcards.baseline))
-    return {
-        "code": code("scf", "evaluation", "published", script="baseline.py"),
-        "model": [os.path.relpath(path, workflow.basedir) for path in files],
-    }
+    inputs = {"code": code("baseline.py")}
+    if wildcards.baseline.startswith("published-"):
+        files = published_files(published_name(wildcards.baseline))
+        inputs["model"] = [os.path.relpath(path, workflow.basedir) for path in files]
+    return inputs

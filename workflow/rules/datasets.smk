@@ -5,7 +5,7 @@ the published sKSR models run through this engine."""
 rule dataset:
     input:
         references=lambda wildcards: reference_files(systems_of(wildcards.split)),
-        code=code("references", "datasets", "evaluation", script="dataset.py"),
+        code=code("dataset.py"),
     output:
         npz="results/datasets/{split}.npz",
         provenance="results/provenance/dataset/{split}.json",

@@ -5,7 +5,7 @@ rule tables:
     input:
         predictions=prediction_files(),
         references=reference_files(SYSTEM_NAMES),
-        code=code("evaluation", script="tables.py"),
+        code=code("tables.py"),
     output:
         tables=for_report(table_files(), "Tables", "../report/table.rst"),
         provenance="figures/provenance/tables.json",
@@ -35,7 +35,7 @@ rule seed_errors:
         ),
         selections=expand("results/training/{model}/selection.json", model=MODELS),
         references=reference_files(SYSTEM_NAMES),
-        code=code("evaluation", "training", script="seed_errors.py"),
+        code=code("seed_errors.py"),
     output:
         csv="results/evaluation/seed_errors.csv",
         seeds_csv=report(
@@ -70,7 +70,7 @@ rule alternative_selection:
             "results/training/{{model}}/predictions/seed{seed}.npz", seed=SEEDS
         ),
         references=reference_files(SYSTEM_NAMES),
-        code=code("evaluation", script="alternative_selection.py"),
+        code=code("alternative_selection.py"),
     output:
         selection="results/training/{model}/selection-{rule}.json",
         npz="results/predictions/sksr-{model}-{rule}.npz",
@@ -94,7 +94,7 @@ rule selection_study:
             seed=SEEDS,
         ),
         references=reference_files(SYSTEM_NAMES),
-        code=code("evaluation", script="selection_study.py"),
+        code=code("selection_study.py"),
     output:
         csv=report(
             "figures/tables/selection_study.csv",

@@ -4,7 +4,7 @@ job per system, plus a summary table."""
 
 rule reference:
     input:
-        code=code("references", script="reference.py"),
+        code=code("reference.py"),
     output:
         npz="results/references/{system}.npz",
         json="results/references/{system}.json",
@@ -38,7 +38,7 @@ rule reference:
 rule reference_summary:
     input:
         json=reference_files(SYSTEM_NAMES, "json"),
-        code=code("references", script="reference_summary.py"),
+        code=code("reference_summary.py"),
     output:
         csv="results/references/summary.csv",
         provenance="results/provenance/reference_summary.json",

@@ -24,7 +24,7 @@ if SEEDS_PER_JOB == 1:
         input:
             train="results/datasets/train.npz",
             validation="results/datasets/validation.npz",
-            code=code("scf", "datasets", "training", script="train_seed.py"),
+            code=code("train_seed.py"),
         output:
             # evaluations.csv, checkpoints/, validation.csv, best.npz|json, run.json (sksr.training)
             run=directory("results/training/{model}/seed{seed}"),
@@ -58,7 +58,7 @@ else:
             input:
                 train="results/datasets/train.npz",
                 validation="results/datasets/validation.npz",
-                code=code("scf", "datasets", "training", script="train_seeds.py"),
+                code=code("train_seeds.py"),
             output:
                 runs=[directory(f"results/training/{{model}}/seed{s}") for s in _group],
                 provenance=f"results/provenance/train_seeds/{{model}}_seeds{_group[0]}-{_group[-1]}.json",
@@ -87,7 +87,7 @@ else:
 rule evaluate_seed:
     input:
         run="results/training/{model}/seed{seed}",
-        code=code("scf", "training", "evaluation", script="evaluate_seed.py"),
+        code=code("evaluate_seed.py"),
     output:
         npz="results/training/{model}/predictions/seed{seed}.npz",
         provenance="results/provenance/evaluate_seed/{model}_seed{seed}.json",
@@ -113,7 +113,7 @@ rule select_seed:
         predictions=expand(
             "results/training/{{model}}/predictions/seed{seed}.npz", seed=SEEDS
         ),
-        code=code("evaluation", "training", script="select_seed.py"),
+        code=code("select_seed.py"),
     output:
         selection="results/training/{model}/selection.json",
         npz="results/predictions/sksr-{model}.npz",

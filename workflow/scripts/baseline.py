@@ -12,7 +12,8 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F
 from sksr.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
-    from sksr.evaluation import predict, save_predictions
+    from sksr.evaluation import save_predictions
+    from sksr.prediction import predict
     from sksr.functionals.lsda import lsda
     from sksr.functionals.neural import build_xc
     from sksr.functionals.published import load_published, published_name

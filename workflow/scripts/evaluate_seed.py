@@ -15,7 +15,8 @@ from sksr.provenance import snakemake_job  # noqa: E402
 with snakemake_job(snakemake) as job:  # noqa: F821
     import json
 
-    from sksr.evaluation import diverged_systems, failed_predictions, predict, save_predictions
+    from sksr.evaluation import diverged_systems, failed_predictions, save_predictions
+    from sksr.prediction import predict
     from sksr.functionals.neural import build_xc, load_params
     from sksr.grid import Grid
     from sksr.systems import System
