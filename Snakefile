@@ -30,7 +30,7 @@ report: "workflow/report/workflow.rst"
 wildcard_constraints:
     system=_alternatives(SYSTEM_NAMES),
     split=_alternatives(SPLITS),
-    model=_alternatives(["lsda", "gga", "global"]),
+    model=_alternatives(MODELS),
     baseline=_alternatives(BASELINES),
     seed=r"\d+",
     rule=_alternatives(RULES),

@@ -93,6 +93,11 @@ class Blocker(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, Blocker())
 sys.path.insert(0, sys.argv[1])
+from pathlib import Path
+from sksr.code_dependencies import script_dependencies
+for path in script_dependencies(sys.argv[2], sys.argv[1]):  # reached through imports, lazy ones included
+    parts = path.relative_to(sys.argv[1]).with_suffix("").parts
+    importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
 tree = ast.parse(open(sys.argv[2]).read())
 for node in ast.walk(tree):
     if isinstance(node, ast.Import):
@@ -103,6 +108,7 @@ for node in ast.walk(tree):
         for alias in node.names:
             if not hasattr(module, alias.name):
                 importlib.import_module(f"{node.module}.{alias.name}")
+print("LOADED", ",".join(sorted({name.partition(".")[0] for name in sys.modules})))
 """
 
 
@@ -129,22 +135,49 @@ def test_rule_scripts_are_found():
             "figure"} <= rules
 
 
-@pytest.mark.parametrize("rule, env, script", rule_scripts(), ids=[r for r, _, _ in rule_scripts()])
-def test_each_rule_imports_only_what_its_environment_holds(rule, env, script):
-    """Import the script's modules (and, through them, everything they import) with every third-party
-    package outside the rule's conda environment blocked; fail naming rule, environment and package."""
-    universe = {IMPORT_NAMES.get(name, name) for name in pyproject_pins()} - {"python", "pip"}
-    available = {IMPORT_NAMES.get(name, name) for name in env_pins(ROOT / "envs" / f"{env}.yaml")}
-    blocked = sorted(universe - available)
-    result = subprocess.run(
-        [sys.executable, "-c", _BLOCKING_IMPORTER, str(ROOT / "src"), str(ROOT / script), ",".join(blocked)],
-        capture_output=True, text=True, cwd=ROOT, timeout=300,
-    )
+def _import_names(distributions) -> set[str]:
+    return {IMPORT_NAMES.get(name, name) for name in distributions} - {"python", "pip"}
+
+
+@pytest.fixture(scope="module")
+def rule_imports() -> dict:
+    """rule -> (env, blocked packages, finished process) of the blocked import of the rule's script."""
+    universe = _import_names(pyproject_pins())
+    results = {}
+    for rule, env, script in rule_scripts():
+        blocked = sorted(universe - _import_names(env_pins(ROOT / "envs" / f"{env}.yaml")))
+        results[rule] = env, blocked, subprocess.run(
+            [sys.executable, "-c", _BLOCKING_IMPORTER, str(ROOT / "src"), str(ROOT / script), ",".join(blocked)],
+            capture_output=True, text=True, cwd=ROOT, timeout=300,
+        )
+    return results
+
+
+@pytest.mark.parametrize("rule", [r for r, _, _ in rule_scripts()])
+def test_each_rule_imports_only_what_its_environment_holds(rule, rule_imports):
+    """Import every package module the script reaches (``sksr.code_dependencies``, imports inside functions
+    included) and the script's own imports, with every third-party package outside the rule's conda
+    environment blocked; fail naming rule, environment and package."""
+    env, blocked, result = rule_imports[rule]
     missing = re.findall(r"No module named '([\w.]+)' \(not in this rule's environment\)", result.stderr)
     assert result.returncode == 0, (
         f"rule {rule} runs in envs/{env}.yaml but imports {missing[-1] if missing else '?'} "
         f"(blocked: {blocked}):\n{result.stderr[-1500:]}"
     )
+
+
+def test_each_environment_holds_nothing_its_rules_do_not_import(rule_imports):
+    """The other half of "exactly": every package pinned in an env is loaded by at least one of its rules."""
+    universe = _import_names(pyproject_pins())
+    loaded: dict[str, set] = {}
+    for env, _, result in rule_imports.values():
+        line = next((l for l in result.stdout.splitlines() if l.startswith("LOADED ")), "LOADED ")
+        loaded.setdefault(env, set()).update(line.removeprefix("LOADED ").split(","))
+    unused = {
+        env: sorted(_import_names(env_pins(ROOT / "envs" / f"{env}.yaml")) - (modules & universe))
+        for env, modules in loaded.items()
+    }
+    assert not any(unused.values()), f"pinned, but imported by none of the env's rules: {unused}"
 
 
 def test_code_dependencies_follow_imports_transitively(tmp_path):
@@ -166,3 +199,16 @@ def test_code_dependencies_follow_imports_transitively(tmp_path):
     found = {str(p.relative_to(tmp_path / "src")) for p in script_dependencies(script, tmp_path / "src")}
     assert found == {"sksr/__init__.py", "sksr/grid.py", "sksr/a.py", "sksr/sub/__init__.py", "sksr/sub/b.py",
                      "sksr/c.py"}
+
+
+def test_model_names_come_from_one_registry():
+    """The schema's trainable models are the registry's sKSR kinds; every registered kind has a network."""
+    from sksr.functionals import MODEL_LABELS, SKSR_MODELS
+    from sksr.functionals.neural import MODEL_KINDS, NeuralXCSpec
+
+    schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    models = schema["properties"]["training"]["properties"]["models"]
+    assert models["items"]["enum"] == list(SKSR_MODELS) == models["default"]
+    assert MODEL_KINDS == tuple(MODEL_LABELS)
+    assert all(NeuralXCSpec(kind).parameter_count > 0 for kind in MODEL_KINDS)
+    assert "lsda" not in (ROOT / "Snakefile").read_text()  # wildcard constraints use the configured models

@@ -9,15 +9,12 @@ Where to find the physics:
 - ``sksr.scf``          the Kohn-Sham self-consistent field (restricted / unrestricted, batched)
 - ``sksr.functionals``  exchange-correlation functionals (LSDA, exact one-electron, neural)
 
-Importing the package switches JAX to float64: the Kohn-Sham machinery needs it.
+Importing the package imports no JAX; every module that uses JAX switches it to float64 first
+(``sksr.float64``), because the Kohn-Sham machinery needs double precision.
 """
 
-import jax
-
-jax.config.update("jax_enable_x64", True)
-
-from sksr.grid import Grid, PAPER_GRID  # noqa: E402
-from sksr.systems import System  # noqa: E402
+from sksr.grid import Grid, PAPER_GRID
+from sksr.systems import System
 
 __all__ = ["Grid", "PAPER_GRID", "System"]
 __version__ = "0.1.0"

@@ -36,7 +36,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import scipy.linalg
@@ -578,7 +578,6 @@ class DMRGOutcome:
       energy: <psi|H|psi> of the final MPS, electronic (no E_NN), Ha.
       density_up, density_down: spin densities, shape (G,), 1/bohr.
       history: per-sweep record.
-      converged: always True when returned (non-convergence raises).
       wall_seconds: time of this call (not counting earlier interrupted runs).
       resumed_from_sweep: number of sweeps loaded from a checkpoint (0 for a fresh start).
       psi: the final MPS.
@@ -589,7 +588,6 @@ class DMRGOutcome:
     density_up: np.ndarray
     density_down: np.ndarray
     history: SweepHistory
-    converged: bool
     wall_seconds: float
     resumed_from_sweep: int
     psi: MPS
@@ -717,7 +715,7 @@ def run_dmrg(
     settings: DMRGSettings | None = None,
     checkpoint_path: str | os.PathLike | None = None,
     log: logging.Logger = LOGGER,
-    stop_after_sweeps: int | None = None,
+    after_sweep: Callable[[int], None] | None = None,
     start: MPS | None = None,
 ) -> DMRGOutcome:
     """Ground state of ``system`` on ``grid`` by two-site DMRG with the protocol of this module.
@@ -727,8 +725,8 @@ def run_dmrg(
       settings: convergence protocol (default DMRGSettings()).
       checkpoint_path: npz written every ``settings.checkpoint_every`` sweeps; resumed from when it exists.
       log: logger for progress (one line per sweep).
-      stop_after_sweeps: testing hook that simulates an interruption: raise KeyboardInterrupt after this
-        many sweeps of this call (after the checkpoint of that sweep was written).
+      after_sweep: called with the number of sweeps of this call after each sweep (and its checkpoint);
+        tests raise from it to interrupt a run at a chosen sweep.
       start: an explicit start MPS (on the model's sites) instead of ``settings.start_state`` (tests and
         experiments: e.g. a deliberately wrong occupation pattern).
 
@@ -792,10 +790,8 @@ def run_dmrg(
         sweeps_this_call += 1
         if checkpoint_path and (len(history) % settings.checkpoint_every == 0):
             save_checkpoint(checkpoint_path, engine.psi, history, fingerprint)
-        if stop_after_sweeps is not None and sweeps_this_call >= stop_after_sweeps:
-            if checkpoint_path:
-                save_checkpoint(checkpoint_path, engine.psi, history, fingerprint)
-            raise KeyboardInterrupt(f"{system.name}: stopped after {sweeps_this_call} sweeps (test hook)")
+        if after_sweep is not None:
+            after_sweep(sweeps_this_call)
     if engine is not None:
         engine.post_run_cleanup()
         psi = engine.psi
@@ -820,7 +816,7 @@ def _measured_outcome(model, psi: MPS, grid: Grid, history: SweepHistory, clock:
     """DMRGOutcome of the final state ``psi``: <H> (Ha) and spin densities measured on it."""
     energy = float(np.real(model.H_MPO.expectation_value(psi)))
     density_up, density_down = densities(psi, grid)
-    return DMRGOutcome(energy, density_up, density_down, history, True, time.perf_counter() - clock,
+    return DMRGOutcome(energy, density_up, density_down, history, time.perf_counter() - clock,
                        resumed_from, psi, model)
 
 

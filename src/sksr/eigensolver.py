@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 
+import sksr.float64  # noqa: F401 (JAX in float64 before any array exists)
 import jax
 import jax.numpy as jnp
 import numpy as np

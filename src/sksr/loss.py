@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, NamedTuple
 
+import sksr.float64  # noqa: F401 (JAX in float64 before any array exists)
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -63,6 +63,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import sksr.float64  # noqa: F401 (JAX in float64 before any array exists)
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -357,7 +358,7 @@ class _Problem:
         """Loss parts at M vectors, shape (M, 3) [total, energy, density]; vmapped in chunks of ``chunk``.
 
         A chunk that raises (e.g. the eigensolver refusing a non-finite potential) is redone one vector
-        at a time; a vector that still raises gets NaN.
+        at a time; a vector that still raises gets NaN. Both are logged as warnings.
         """
         results = np.full((len(vectors), 3), np.nan)
         for start in range(0, len(vectors), chunk):
@@ -370,14 +371,16 @@ class _Problem:
                         : len(block)
                     ]
                     continue
-                except Exception:  # noqa: BLE001 -- redo the block one vector at a time below
-                    pass
+                except Exception as error:  # noqa: BLE001 -- redo the block one vector at a time below
+                    LOGGER.warning("validation of checkpoints %d..%d as one batch raised %s: %s; one at a time",
+                                   start, start + len(block) - 1, type(error).__name__, error)
             for i, vector in enumerate(block):
                 try:
                     parts = _jit_loss(jnp.asarray(vector), self.batch, self.references, **self._static())
                     results[start + i] = [float(p) for p in parts]
-                except Exception:  # noqa: BLE001 -- the vector that raises keeps NaN
-                    pass
+                except Exception as error:  # noqa: BLE001 -- the vector that raises keeps NaN
+                    LOGGER.warning("validation loss of checkpoint %d set to NaN: %s: %s",
+                                   start + i, type(error).__name__, error)
         return results
 
 
@@ -949,28 +952,4 @@ def train_seeds_batched(
     return [
         _validate_and_finish(run, status, message, valid, env, all_losses.get(id(run)))
         for run, (status, message) in zip(runs, outcomes)
-    ]
-
-
-def train_seeds(
-    model_kind: str,
-    seeds: Sequence[int],
-    train_batch,
-    train_refs: References,
-    valid_batch,
-    valid_refs: References,
-    settings: TrainingSettings,
-    out_root: str | os.PathLike,
-    batched: bool = False,
-    log: logging.Logger | None = None,
-) -> list[dict]:
-    """Train ``seeds`` into ``out_root/seed_NNN`` one after another, or all at once with ``batched=True``."""
-    out_dirs = [Path(out_root) / f"seed_{int(s):03d}" for s in seeds]
-    if batched:
-        return train_seeds_batched(
-            model_kind, seeds, train_batch, train_refs, valid_batch, valid_refs, settings, out_dirs, log
-        )
-    return [
-        train_seed(model_kind, s, train_batch, train_refs, valid_batch, valid_refs, settings, d, log)
-        for s, d in zip(seeds, out_dirs)
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Mapping, Sequence
 
+from sksr.functionals import MODEL_LABELS
 from sksr.grid import Grid
 from sksr.systems import PROTON, System
 
@@ -30,7 +31,6 @@ def result_setting_keys(section: Mapping, prefix: str, job_keys: frozenset) -> l
     return [f"{prefix}.{key}" for key in section if key not in job_keys]
 
 
-MODEL_LABELS = {"lsda": "sKSR-LSDA", "gga": "sKSR-GGA", "global": "sKSR-global"}
 BASELINE_LABELS = {
     "lsda": "LSDA",
     "published-lsda": "published sKSR-LSDA",

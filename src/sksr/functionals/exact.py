@@ -6,6 +6,7 @@ so the Kohn-Sham potential is ``v_ext`` alone and the KS energy is the exact low
 
 from __future__ import annotations
 
+import sksr.float64  # noqa: F401 (JAX in float64 before any array exists)
 import jax
 import jax.numpy as jnp
 

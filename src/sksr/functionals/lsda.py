@@ -9,6 +9,7 @@ With ``y = pi n / kappa``:
 
 from __future__ import annotations
 
+import sksr.float64  # noqa: F401 (JAX in float64 before any array exists)
 import jax
 import jax.numpy as jnp
 

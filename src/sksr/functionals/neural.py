@@ -49,19 +49,19 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
+import sksr.float64  # noqa: F401 (JAX in float64 before any array exists)
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.tree_util import Partial
 
 from sksr.atomic_io import CorruptFileError, atomic_savez, atomic_write_json, read_json, read_npz
+from sksr.functionals import MODEL_LABELS
 from sksr.functionals.exact import self_interaction_eps_xc
 from sksr.grid import Grid
 from sksr.hamiltonian import interaction_matrix
 
-SKSR_KINDS = ("lsda", "gga", "global")  # spin-resolved inputs (sKSR, Kalita et al. 2022)
-KSR_KINDS = ("ksr-lda", "ksr-gga", "ksr-global")  # total density only (KSR, Li et al. 2021)
-MODEL_KINDS = SKSR_KINDS + KSR_KINDS
+MODEL_KINDS = tuple(MODEL_LABELS)  # the registry: sksr.functionals.MODEL_LABELS
 HIDDEN_CHANNELS = 16
 NUM_GLOBAL_WIDTHS = 7
 NUM_KSR_GLOBAL_WIDTHS = 15
