@@ -13,6 +13,7 @@ import pytest
 from sksr import training
 from sksr.functionals import neural as nn
 from sksr.systems import System
+from sksr.workflow_config import TRAINING_JOB_KEYS
 from sksr.training import SelectionError, TrainingSettings, select_best_seed, train_seed, train_seeds_batched
 
 from conftest import lsda_stand_in_data
@@ -42,8 +43,10 @@ def test_settings_from_config():
         "num_seeds": 30,
         "gpu": 1,
         "threads": 2,
-    }  # workflow keys are ignored
-    settings = TrainingSettings.from_config(config)
+    }  # the workflow's job-layout keys, ignored when passed as such
+    settings = TrainingSettings.from_config(config, ignore=TRAINING_JOB_KEYS)
+    with pytest.raises(ValueError, match="unknown keys"):
+        TrainingSettings.from_config(config)
     assert settings.max_evaluations == 50 and settings.energy_loss_weight == 0.25
     assert settings.loss_settings().energy_weight == 0.25
     with pytest.raises(ValueError, match="max_evalutions"):

@@ -30,7 +30,7 @@ def module_file(module: str, src: Path) -> Path | None:
     return None
 
 
-def _package_modules_imported(path: Path, src: Path) -> set[str]:
+def imported_package_modules(path: Path, src: Path) -> set[str]:
     """Dotted ``sksr`` modules named by the import statements of one file (submodules of ``from`` resolved)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
@@ -53,7 +53,7 @@ def _with_parents(module: str) -> list[str]:
 def script_dependencies(script: str | Path, src: str | Path) -> list[Path]:
     """Files of every ``sksr`` module ``script`` reaches through its imports (plumbing left out), sorted."""
     src = Path(src)
-    todo = sorted(_package_modules_imported(Path(script), src))
+    todo = sorted(imported_package_modules(Path(script), src))
     seen: set[str] = set()
     while todo:
         module = todo.pop()
@@ -61,5 +61,5 @@ def script_dependencies(script: str | Path, src: str | Path) -> list[Path]:
             if name in seen or name in PLUMBING:
                 continue
             seen.add(name)
-            todo.extend(_package_modules_imported(module_file(name, src), src))
+            todo.extend(imported_package_modules(module_file(name, src), src))
     return sorted(module_file(name, src) for name in seen)

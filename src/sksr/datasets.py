@@ -19,6 +19,7 @@ import numpy as np
 
 from sksr.atomic_io import CorruptFileError, atomic_savez, read_npz
 from sksr.grid import Grid
+from sksr.reference_files import reference_energy_and_density
 from sksr.systems import System
 
 
@@ -47,15 +48,13 @@ class Dataset(NamedTuple):
 
 def build_dataset(systems: Sequence[System], grid: Grid, reference_paths: Sequence[str]) -> Dataset:
     """Load the reference of every system (``reference_paths`` in the same order) into a Dataset."""
-    from sksr.evaluation import load_reference_arrays
-
     if len(systems) != len(reference_paths):
         raise ValueError(f"{len(systems)} systems but {len(reference_paths)} reference files")
     energies, densities = [], []
     for system, path in zip(systems, reference_paths):
         if os.path.splitext(os.path.basename(path))[0] != system.name:
             raise ValueError(f"reference file {path} does not belong to system {system.name!r}")
-        energy, density = load_reference_arrays(path)
+        energy, density = reference_energy_and_density(path)
         if density.shape != (grid.num_points,):
             raise ValueError(
                 f"reference {path}: density has shape {density.shape}, grid has {grid.num_points} points"

@@ -366,7 +366,7 @@ def method_error_summary(values: Mapping, references: Mapping, systems: Mapping,
 def seed_row(model: str, record: Mapping, summary: Mapping | None, chosen_seed, exclusion: str,
              note: str = "") -> dict:
     """One row of the seed table from a seed's run record (run.json), its error summary (None: no usable
-    predictions) and why selection excludes it (``sksr.seed_selection.exclusion_reason``; "" when eligible)."""
+    predictions) and why selection excludes it (``sksr.selection.exclusion_reason``; "" when eligible)."""
     selected = record.get("selected") or {}
     loss = selected.get("validation_loss", np.nan)
     row = {

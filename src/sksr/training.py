@@ -85,7 +85,7 @@ from sksr.grid import Grid
 from sksr.loss import LossParts, LossSettings, References, ksr_loss
 from sksr.eigensolver import SOLVERS
 from sksr.scf import check_mirror_symmetric, run_scf
-from sksr.seed_selection import (  # noqa: F401 (the paper's selection rule, re-exported)
+from sksr.selection import (  # noqa: F401 (the paper's selection rule, re-exported)
     BEST_STEM,
     DEFAULT_MAX_VALIDATION_LOSS,
     RUN_RECORD,
@@ -94,11 +94,8 @@ from sksr.seed_selection import (  # noqa: F401 (the paper's selection rule, re-
     load_run_record,
     select_best_seed,
 )
-from sksr.workflow_config import TRAINING_JOB_KEYS
 
 LOGGER = logging.getLogger("sksr.training")
-
-WORKFLOW_KEYS = TRAINING_JOB_KEYS  # resources and job layout in the workflow's ``training`` section
 
 EVALUATION_COLUMNS = (
     "evaluation",
@@ -196,11 +193,11 @@ class TrainingSettings:
             )
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any], ignore: frozenset = WORKFLOW_KEYS) -> "TrainingSettings":
+    def from_config(cls, config: Mapping[str, Any], ignore: frozenset = frozenset()) -> "TrainingSettings":
         """Build from a config mapping (e.g. the workflow's ``training`` section plus ``num_iterations``).
 
-        Keys in ``ignore`` (resources and job layout) are skipped; any other unknown key is an error that
-        names it, and so is a value of the wrong type or range.
+        Keys in ``ignore`` (the workflow passes its resource and job-layout keys) are skipped; any other
+        unknown key is an error that names it, and so is a value of the wrong type or range.
         """
         allowed = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(config) - allowed - set(ignore))

@@ -184,6 +184,7 @@ def _settings_problems(config: Mapping) -> list[str]:
     scf.train_iterations) fails here, before any job starts, instead of in a job after Snakemake has deleted
     the job's old outputs."""
     import dataclasses
+    import functools
 
     from sksr.dmrg import DMRGSettings
     from sksr.references import SelfCheckSettings
@@ -197,7 +198,7 @@ def _settings_problems(config: Mapping) -> list[str]:
         (
             "training",
             TrainingSettings,
-            TrainingSettings.from_config,
+            functools.partial(TrainingSettings.from_config, ignore=TRAINING_JOB_KEYS),
             training_settings_input(config),
             {"num_iterations": "scf.train_iterations"},
         ),

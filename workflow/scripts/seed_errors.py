@@ -31,7 +31,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821
         split_of,
     )
     from sksr.systems import System
-    from sksr.seed_selection import exclusion_reason, load_run_record
+    from sksr.selection import exclusion_reason, load_run_record
 
     smk = snakemake  # noqa: F821
     settings = job.settings

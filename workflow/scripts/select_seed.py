@@ -15,7 +15,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821
 
     from sksr.atomic_io import atomic_savez, atomic_write_text
     from sksr.evaluation import failure_reason, prediction_ok
-    from sksr.seed_selection import select_best_seed
+    from sksr.selection import select_best_seed
 
     smk = snakemake  # noqa: F821
     # Every seed job finished, so a missing or unreadable run.json is damage: fail naming it.
