@@ -202,13 +202,18 @@ def test_code_dependencies_follow_imports_transitively(tmp_path):
 
 
 def test_model_names_come_from_one_registry():
-    """The schema's trainable models are the registry's sKSR kinds; every registered kind has a network."""
+    """The schema's trainable models are the registry's kinds (sKSR by default); every kind has a network;
+    the schema's published baselines are the registry's."""
     from sksr.functionals import MODEL_LABELS, SKSR_MODELS
+    from sksr.functionals.published import PUBLISHED_BASELINES
     from sksr.functionals.neural import MODEL_KINDS, NeuralXCSpec
 
     schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
     models = schema["properties"]["training"]["properties"]["models"]
-    assert models["items"]["enum"] == list(SKSR_MODELS) == models["default"]
+    assert models["items"]["enum"] == list(MODEL_LABELS)
+    assert models["default"] == list(SKSR_MODELS)
+    baselines = schema["properties"]["evaluation"]["properties"]["baselines"]["items"]["enum"]
+    assert baselines == ["lsda", *PUBLISHED_BASELINES]
     assert MODEL_KINDS == tuple(MODEL_LABELS)
     assert all(NeuralXCSpec(kind).parameter_count > 0 for kind in MODEL_KINDS)
     assert "lsda" not in (ROOT / "Snakefile").read_text()  # wildcard constraints use the configured models

@@ -37,6 +37,7 @@ from typing import Iterable, Mapping, Sequence
 from sksr.atomic_io import CorruptFileError, check_readable
 from sksr.config_files import fill_defaults
 from sksr.provenance import PROVENANCE_DIRNAME, load_record, lookup, package_versions, sha256_file
+from sksr.workflow_config import expand_curves
 
 FAILURES = (
     "MISSING", "MODIFIED", "CORRUPT", "OTHER-CODE", "OTHER-CONFIG", "NO-CONFIG", "STALE", "UNRECORDED", "NO-DAG",
@@ -126,6 +127,7 @@ def load_config(paths: Sequence[str], schema_path: Path = SCHEMA_PATH) -> dict:
     if schema_path.is_file():
         with open(schema_path) as handle:
             fill_defaults(config, yaml.safe_load(handle))
+    expand_curves(config)  # as the Snakefile does: the records name the expanded systems
     return config
 
 

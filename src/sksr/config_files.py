@@ -193,10 +193,15 @@ def check_files(paths: Sequence[str | os.PathLike], schema_path: str | os.PathLi
 
 
 def check_config_dict(config: Mapping, schema: Mapping, locate=None) -> dict:
-    """Schema problems first (one line each); if none, the semantic checks (``check_config``)."""
-    from sksr.workflow_config import check_config, format_problems
+    """Schema problems first (one line each); if none, the curves are expanded into systems
+    (``expand_curves``) and the semantic checks run (``check_config``), on a copy."""
+    from sksr.workflow_config import check_config, expand_curves, format_problems
 
     problems = schema_problems(config, schema)
     if problems:
         raise ConfigError(format_problems(problems, locate))
-    return check_config(fill_defaults(copy.deepcopy(dict(config)), schema), locate=locate)
+    filled = fill_defaults(copy.deepcopy(dict(config)), schema)
+    problems = expand_curves(filled)
+    if problems:
+        raise ConfigError(format_problems(problems, locate))
+    return check_config(filled, locate=locate)

@@ -69,3 +69,25 @@ def separations(start: float, stop: float, step: float) -> np.ndarray:
     if count < 1 or abs(start + (count - 1) * step - stop) > ON_GRID_TOLERANCE:
         raise ValueError(f"stop {stop} is not start {start} plus a whole number of steps {step}")
     return np.round(start + step * np.arange(count), 10)
+
+
+CURVE_ELECTRONS = {"H2": 2, "H2+": 1}
+"""Molecules a curve can be made of (config ``curves``), with their electron counts."""
+
+
+def curve_geometries(molecule: str, first: float, last: float, step: float, spacing: float) -> list[System]:
+    """The systems of one dissociation curve, R = first .. last (bohr) in steps of ``step``, shortest first."""
+    if molecule not in CURVE_ELECTRONS:
+        raise ValueError(f"unknown curve molecule {molecule!r}; known: {sorted(CURVE_ELECTRONS)}")
+    return [
+        hydrogen_molecule(float(r), spacing, CURVE_ELECTRONS[molecule]) for r in separations(first, last, step)
+    ]
+
+
+def curve_members(curves: dict, spacing: float) -> dict[str, list[tuple[float, str]]]:
+    """``{molecule: [(R, system name), ...]}`` of config ``curves`` (``{molecule: {first, last, step}}``)."""
+    members = {}
+    for molecule, spec in curves.items():
+        systems = curve_geometries(molecule, spec["first"], spec["last"], spec["step"], spacing)
+        members[molecule] = [(float(np.ptp(s.nuclear_positions)), s.name) for s in systems]
+    return members

@@ -35,7 +35,7 @@ LAYERS = {
     "functionals": ["functionals", "functionals.exact", "functionals.lsda", "functionals.neural",
                     "functionals.published"],
     "training": ["loss", "datasets", "training", "selection"],
-    "evaluation": ["prediction", "evaluation", "seed_selection", "plotting"],
+    "evaluation": ["prediction", "evaluation", "seed_selection", "plotting", "curve_study", "dissociation_figure"],
     "pipeline": ["audit", "cli", "config_files", "workflow_config", "code_dependencies", "layers"],
 }
 RANK = {layer: rank for rank, layer in enumerate(LAYERS)}

@@ -22,6 +22,7 @@ import pandas as pd  # noqa: E402
 
 from sksr.atomic_io import atomic_savefig  # noqa: E402
 from sksr.constants import CHEMICAL_ACCURACY  # noqa: E402
+from sksr.dissociation_figure import plot_dissociation_curves  # noqa: E402
 
 MHA = 1000.0
 REFERENCE_STYLE = dict(color="black", lw=2.0, label="DMRG")
@@ -252,6 +253,7 @@ FIGURES = {
     "training_curves": plot_training_curves,
     "seed_spread": plot_seed_spread,
     "dmrg_convergence": plot_dmrg_convergence,
+    "dissociation_curves": plot_dissociation_curves,
 }
 
 

@@ -78,15 +78,21 @@ def digest_value(value: Any) -> str:
 def lookup(config: Mapping, dotted: str) -> Any:
     """``config["a"]["b"]`` for ``dotted = "a.b"``; raises KeyError naming the missing key.
 
-    System names may contain dots-free characters only, so splitting on the first dots is unambiguous
-    for the keys this workflow uses ("systems.He+" -> ["systems", "He+"]).
+    A key may itself contain dots (curve systems such as "systems.H2-R1.28"): at each level the longest
+    run of dotted parts that is a key of the mapping is taken.
     """
     node: Any = config
     parts = dotted.split(".")
-    for depth, part in enumerate(parts):
-        if not isinstance(node, Mapping) or part not in node:
-            raise KeyError(f"config key {'.'.join(parts[: depth + 1])!r} not found")
-        node = node[part]
+    i = 0
+    while i < len(parts):
+        if not isinstance(node, Mapping):
+            raise KeyError(f"config key {'.'.join(parts[: i + 1])!r} not found")
+        for j in range(len(parts), i, -1):
+            if ".".join(parts[i:j]) in node:
+                node, i = node[".".join(parts[i:j])], j
+                break
+        else:
+            raise KeyError(f"config key {'.'.join(parts[: i + 1])!r} not found")
     return node
 
 

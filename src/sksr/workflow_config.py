@@ -12,6 +12,8 @@ import re
 from typing import Callable, Mapping, Sequence
 
 from sksr.functionals import MODEL_LABELS
+from sksr.functionals.published import published_baseline_labels
+from sksr.curves import curve_geometries
 from sksr.grid import Grid
 from sksr.systems import PROTON, System
 
@@ -31,12 +33,7 @@ def result_setting_keys(section: Mapping, prefix: str, job_keys: frozenset) -> l
     return [f"{prefix}.{key}" for key in section if key not in job_keys]
 
 
-BASELINE_LABELS = {
-    "lsda": "LSDA",
-    "published-lsda": "published sKSR-LSDA",
-    "published-gga": "published sKSR-GGA",
-    "published-global": "published sKSR-global",
-}
+BASELINE_LABELS = {"lsda": "LSDA", **published_baseline_labels()}
 """Baselines: fixed functionals (LSDA) and the authors' published parameters run through this engine."""
 
 
@@ -228,6 +225,8 @@ def config_problems(config: Mapping) -> tuple[dict, list[str]]:
     grid, problems = _grid_problems(config)
     systems, invalid, system_problems = _system_problems(config, grid)
     problems += system_problems
+    if not config.get("systems"):
+        problems.append("systems: no systems (give systems, or curves that expand into them)")
     problems += _split_problems(config, set(config.get("systems") or {}))
     problems += _fragment_problems(config, systems, invalid)
     problems += _ionization_problems(config, systems, invalid)
@@ -237,6 +236,34 @@ def config_problems(config: Mapping) -> tuple[dict, list[str]]:
     problems += _settings_problems(config)
     problems += _selection_problems(config)
     return systems, problems
+
+
+def expand_curves(config: dict) -> list[str]:
+    """Add one system per geometry of config ``curves`` to config ``systems`` (in place); return problems.
+
+    Runs after the schema check and before ``check_config`` (the Snakefile) and when the audit reads a
+    config, so jobs and records see the expanded systems. A curve system whose name is already among the
+    systems is a problem, as is a separation that is not a whole number of grid steps.
+    """
+    curves = config.get("curves") or {}
+    if not curves:
+        return []
+    grid, problems = _grid_problems(config)
+    if grid is None:
+        return problems
+    systems = config.setdefault("systems", {})
+    for molecule, spec in curves.items():
+        try:
+            geometries = curve_geometries(molecule, spec["first"], spec["last"], spec["step"], grid.spacing)
+        except (KeyError, TypeError, ValueError) as error:
+            problems.append(f"curves.{molecule}: {error}")
+            continue
+        for system in geometries:
+            if system.name in systems:
+                problems.append(f"curves.{molecule}: system {system.name!r} is also given under systems")
+                continue
+            systems[system.name] = {k: v for k, v in system.to_dict().items() if k != "name"}
+    return problems
 
 
 def _selection_problems(config: Mapping) -> list[str]:

@@ -12,13 +12,17 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
 from sksr import config_files, interrupts  # noqa: E402
+from sksr.curves import curve_members  # noqa: E402
 from sksr.code_dependencies import script_dependencies  # noqa: E402
 from sksr.functionals.published import published_files, published_name  # noqa: E402
 from sksr.provenance import config_slice  # noqa: E402
 from sksr.workflow_config import (  # noqa: E402
     DMRG_JOB_KEYS,
     TRAINING_JOB_KEYS,
+    ConfigError,
     check_config,
+    expand_curves,
+    format_problems,
     method_labels,
     result_setting_keys,
 )
@@ -36,6 +40,11 @@ _SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.y
 _locate = config_files.load_files(CONFIG_FILES).locate
 config_files.check_config_dict(config, config_files.load_schema(_SCHEMA), _locate)
 validate(config, "../schemas/config.schema.yaml", set_default=True)
+_curve_problems = expand_curves(
+    config
+)  # curves -> one system per geometry (H2-R1.28, ...)
+if _curve_problems:
+    raise ConfigError(format_problems(_curve_problems, _locate))
 SYSTEMS = check_config(config, locate=_locate)
 config["__sksr__"] = {"configfiles": CONFIG_FILES}
 
@@ -53,18 +62,29 @@ RULES = list(config["selection"]["alternatives"])  # selection rules beyond the 
 METHODS = method_labels(
     config
 )  # method id -> label, e.g. "sksr-global" -> "sKSR-global"
+# Tables and figures that the config has data for (no ionization table without ionization pairs, ...).
 TABLES = [
     "total_energies",
-    "ionization_potentials",
-    "atomization_energies",
+    *(["ionization_potentials"] if config["ionization_pairs"] else []),
+    *(["atomization_energies"] if config["atomization_fragments"] else []),
     "density_losses",
 ]
+CURVES = curve_members(
+    config["curves"], config["grid"]["spacing"]
+)  # {molecule: [(R, system)]}
+if CURVES:
+    TABLES.append("curve_errors")
+USES_DMRG = any(
+    spec["n_electrons"] > config["references"]["self_check"]["exact_max_electrons"]
+    for spec in config["systems"].values()
+)
 FIGURES = [
     "densities",
-    "energy_errors",
+    *([] if CURVES else ["energy_errors"]),  # curves: errors are in dissociation_curves
     "training_curves",
     "seed_spread",
-    "dmrg_convergence",
+    *(["dmrg_convergence"] if USES_DMRG else []),
+    *(["dissociation_curves"] if CURVES else []),
 ]
 
 
@@ -142,12 +162,17 @@ FIGURE_CAPTIONS = {
     "the published model (diamond) and chemical accuracy. Right: validation loss against test MAE, "
     "i.e. how well the validation set predicts the test molecules.",
     "dmrg_convergence": "``|E_sweep - E_final|`` (Ha) after every DMRG sweep of every reference (log scale).",
+    "dissociation_curves": "Top: E + E_NN (Ha) against the separation R of each curve: exact, the baselines, "
+    "the selected models, and the checkpoints of the last model's selected seed (thin grey); triangles "
+    "mark the training geometries. Bottom: errors (mHa), the grey band is chemical accuracy (+-1.6 mHa).",
 }
 TABLE_CAPTIONS = {
     "total_energies": "total energies (Ha) and errors (mHa) of every system and method, with MAEs per split;",
     "ionization_potentials": "ionization potentials E(N-1) - E(N) and their errors (mHa);",
     "atomization_energies": "atomization energies of the molecules from their fragments, and errors (mHa);",
     "density_losses": "density errors h sum (n - n_exact)^2 / N per system and method;",
+    "curve_errors": "errors along each dissociation curve per method: MAE, largest error and the separation "
+    "where it occurs (mHa), per split, and whether every geometry is within chemical accuracy;",
     "seeds": "every seed of every model: status, evaluations, selected checkpoint, validation loss, "
     "eligibility, and test / all / IP / AE MAEs (mHa);",
     "selection_study": "every seed-selection rule repeated on disjoint subsets of the seeds (MAEs in mHa);",
@@ -211,6 +236,18 @@ def figure_inputs(wildcards):
         "dmrg_convergence": {
             "references": reference_files(SYSTEM_NAMES, "json"),
             "arrays": reference_files(SYSTEM_NAMES),
+        },
+        "dissociation_curves": {
+            "predictions": prediction_files(),
+            "references": reference_files(
+                [name for geometries in CURVES.values() for _, name in geometries]
+            ),
+            # the grey curves: every checkpoint of the last model's selected seed
+            "checkpoints": (
+                f"results/training/{MODELS[-1]}/checkpoint_predictions.npz"
+                if MODELS
+                else []
+            ),
         },
     }[wildcards.figure]
     data["code"] = code("figure.py")

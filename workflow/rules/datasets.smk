@@ -40,7 +40,9 @@ rule baseline:
         mem_mb=2000,
         runtime=60,
     params:
-        settings=settings("grid", "systems", "scf.eval_iterations"),
+        settings=settings(
+            "grid", "systems", "scf.eval_iterations", "scf.reflection_symmetry"
+        ),
     script:
         "../scripts/baseline.py"
 

@@ -15,7 +15,12 @@ rule tables:
         "../../envs/analysis.yaml"
     params:
         settings=settings(
-            "grid", "systems", "split", "atomization_fragments", "ionization_pairs"
+            "grid",
+            "systems",
+            "split",
+            "atomization_fragments",
+            "ionization_pairs",
+            "curves",
         ),
         methods=METHODS,
         tables=TABLES,

@@ -14,7 +14,7 @@ rule figure:
     conda:
         "../../envs/analysis.yaml"
     params:
-        settings=settings("figures", "split", "systems"),
+        settings=settings("figures", "split", "systems", "grid", "curves"),
         methods=METHODS,
         models=MODELS,
         caption=lambda wildcards: FIGURE_CAPTIONS[wildcards.figure],

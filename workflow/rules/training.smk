@@ -102,7 +102,9 @@ rule evaluate_seed:
         mem_mb=2000,
         runtime=60,
     params:
-        settings=settings("grid", "systems", "scf.eval_iterations"),
+        settings=settings(
+            "grid", "systems", "scf.eval_iterations", "scf.reflection_symmetry"
+        ),
     script:
         "../scripts/evaluate_seed.py"
 
@@ -135,3 +137,31 @@ rule select_seed:
 rule training:
     input:
         expand("results/training/{model}/selection.json", model=MODELS),
+
+
+rule checkpoint_predictions:
+    input:
+        selection="results/training/{model}/selection.json",
+        runs=expand("results/training/{{model}}/seed{seed}", seed=SEEDS),
+        code=code("checkpoint_predictions.py"),
+    output:
+        npz="results/training/{model}/checkpoint_predictions.npz",
+        provenance="results/provenance/checkpoint_predictions/{model}.json",
+    log:
+        "logs/checkpoint_predictions/{model}.log",
+    conda:
+        "../../envs/jax.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        settings=settings(
+            "grid",
+            "systems",
+            "curves",
+            "scf.eval_iterations",
+            "scf.reflection_symmetry",
+        ),
+    script:
+        "../scripts/checkpoint_predictions.py"

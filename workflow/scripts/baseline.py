@@ -30,7 +30,9 @@ with snakemake_job(snakemake) as job:  # noqa: F821
         spec, params, metadata = load_published(published_name(baseline))
         xc = build_xc(spec, params, grid)
         job.extra["published_model"] = metadata
-    predictions = predict(systems, grid, xc, job.settings["scf.eval_iterations"])
+    predictions = predict(
+        systems, grid, xc, job.settings["scf.eval_iterations"], job.settings["scf.reflection_symmetry"]
+    )
     save_predictions(smk.output.npz, predictions, method=baseline)
     for name, energy in zip(predictions["names"], predictions["energies"][:, -1]):
         job.log.info("%s: E = %.10f Ha", name, energy)

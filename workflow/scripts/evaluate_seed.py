@@ -29,7 +29,8 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     if run["status"] == "ok":
         spec, params, metadata = load_params(Path(smk.input.run) / "best")
         iterations = job.settings["scf.eval_iterations"]
-        predictions = predict(systems, grid, build_xc(spec, params, grid), iterations)
+        symmetric = job.settings["scf.reflection_symmetry"]
+        predictions = predict(systems, grid, build_xc(spec, params, grid), iterations, symmetric)
         job.extra["checkpoint"] = run["selected"]
         diverged = diverged_systems(predictions)
         if diverged:

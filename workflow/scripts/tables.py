@@ -10,7 +10,16 @@ from sksr.provenance import snakemake_job  # noqa: E402
 with snakemake_job(snakemake) as job:  # noqa: F821
     import pandas as pd
 
-    from sksr.evaluation import build_tables, load_predictions, load_reference_arrays, summary_rows, write_table
+    from sksr import curve_study
+    from sksr.curves import curve_members
+    from sksr.evaluation import (
+        build_tables,
+        load_predictions,
+        load_reference_arrays,
+        split_of,
+        summary_rows,
+        write_table,
+    )
     from sksr.systems import System
 
     smk = snakemake  # noqa: F821
@@ -23,8 +32,15 @@ with snakemake_job(snakemake) as job:  # noqa: F821
         methods, references, systems, settings["split"], settings["atomization_fragments"],
         settings["ionization_pairs"], settings["grid"]["spacing"],
     )
+    tables = {name: tables[name] for name in smk.params.tables if name in tables}  # what the config has data for
+    paths = {name: {fmt: f"figures/tables/{name}.{fmt}" for fmt in smk.params.formats} for name in smk.params.tables}
     for name, long in tables.items():
-        paths = {fmt: f"figures/tables/{name}.{fmt}" for fmt in smk.params.formats}
-        write_table(long, name, paths)
+        write_table(long, name, paths[name])
     summary = pd.concat([summary_rows(long, name) for name, long in tables.items()], ignore_index=True)
     job.log.info("summary (Ha):\n%s", summary.to_string(index=False))
+    if "curve_errors" in smk.params.tables:
+        members = curve_members(settings["curves"], settings["grid"]["spacing"])
+        long = curve_study.curve_error_rows(methods, references, members, split_of(settings["split"]))
+        curves = curve_study.curve_error_summary(long)
+        curve_study.write_curve_errors(curves, paths["curve_errors"])
+        job.log.info("curve errors (mHa):\n%s", curves.to_string(index=False))

@@ -88,16 +88,26 @@ PUBLISHED: dict[str, dict[str, Any]] = {
 }
 
 BASELINE_PREFIX = "published-"
-"""Workflow baseline ids ``published-lsda|gga|global`` name the sKSR sets ``sksr_lsda|gga|global``."""
+PUBLISHED_BASELINES = {
+    "published-lsda": "sksr_lsda",
+    "published-gga": "sksr_gga",
+    "published-global": "sksr_global",
+    "published-ksr-global-h2": "ksr_global_h2",
+    "published-ksr-global-h2-h4": "ksr_global_h2_h4_nt8",
+}
+"""Workflow baseline ids (config ``evaluation.baselines``) -> published parameter sets (``PUBLISHED``)."""
 
 
 def published_name(baseline: str) -> str:
-    """``"published-global"`` -> ``"sksr_global"`` (ValueError for anything else)."""
-    kind = baseline.removeprefix(BASELINE_PREFIX)
-    name = f"sksr_{kind}"
-    if not baseline.startswith(BASELINE_PREFIX) or name not in PUBLISHED:
-        raise ValueError(f"unknown published baseline {baseline!r} (published-lsda, -gga or -global)")
-    return name
+    """``"published-global"`` -> ``"sksr_global"`` (ValueError naming the known ids for anything else)."""
+    if baseline not in PUBLISHED_BASELINES:
+        raise ValueError(f"unknown published baseline {baseline!r}; known: {sorted(PUBLISHED_BASELINES)}")
+    return PUBLISHED_BASELINES[baseline]
+
+
+def published_baseline_labels() -> dict[str, str]:
+    """Baseline id -> label in tables and figures (``"published-global"`` -> ``"published sKSR-global"``)."""
+    return {baseline: PUBLISHED[name]["label"] for baseline, name in PUBLISHED_BASELINES.items()}
 
 
 def published_files(name: str) -> list[Path]:

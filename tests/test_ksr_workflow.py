@@ -1,0 +1,106 @@
+"""The KSR study as a config of the shared DAG (config/ksr_h2.yaml): curves expanded into systems, the
+study's DAG, curve-error tables, and the checks a bad curve config gets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import yaml
+
+from sksr.config_files import check_files
+from sksr.curve_study import curve_error_rows, curve_error_summary, curve_errors_markdown
+from sksr.curves import curve_members, grid_steps
+from sksr.provenance import lookup
+from sksr.workflow_config import ConfigError, expand_curves
+from test_workflow import ROOT, job_counts, snakemake
+
+KSR = ROOT / "config" / "ksr_h2.yaml"
+KSR_SMOKE = ROOT / "config" / "ksr_h2_smoke.yaml"
+
+
+def test_study_config_expands_the_curves_and_splits_the_h2_curve_as_the_study():
+    """72 H2 + 50 H2+ geometries; the test split is every odd-m separation but the four validation ones."""
+    config = check_files([KSR]).config  # schema and semantic checks pass; the curves as written
+    members = curve_members(config["curves"], config["grid"]["spacing"])
+    assert [len(members["H2"]), len(members["H2+"])] == [72, 50]
+    odd = {name for r, name in members["H2"] if grid_steps(r, 0.08) % 2 == 1}
+    split = config["split"]
+    assert set(split["test"]) == odd - set(split["validation"]) and len(split["test"]) == 32
+    assert set(split["train"]) == {"H2-R1.28", "H2-R3.84"}
+
+
+def test_curve_systems_join_the_systems_and_keep_dotted_names_addressable():
+    config = {"grid": {"num_points": 513, "spacing": 0.08}, "curves": {"H2": {"first": 1.28, "last": 1.44, "step": 0.08}}}
+    assert expand_curves(config) == []
+    assert list(config["systems"]) == ["H2-R1.28", "H2-R1.36", "H2-R1.44"]
+    assert lookup(config, "systems.H2-R1.36")["nuclear_positions"] == pytest.approx([-0.64, 0.72])
+    assert lookup(config, "systems.H2-R1.28.n_electrons") == 2
+    with pytest.raises(KeyError, match="systems.H2-R9"):
+        lookup(config, "systems.H2-R9.99")
+
+
+@pytest.mark.parametrize(
+    "curves, words",
+    [
+        ({"H2": {"first": 1.30, "last": 1.46, "step": 0.08}}, ["curves.H2", "1.3", "grid steps"]),
+        ({"H2": {"first": 1.28, "last": 2.0, "step": 0.16}}, ["curves.H2", "stop 2.0"]),
+    ],
+)
+def test_bad_curves_are_named(curves, words):
+    config = {"grid": {"num_points": 513, "spacing": 0.08}, "curves": curves}
+    problems = "\n".join(expand_curves(config))
+    for word in words:
+        assert word in problems, problems
+
+
+def test_a_curve_system_given_twice_is_refused(tmp_path):
+    config = yaml.safe_load(KSR_SMOKE.read_text())
+    config["systems"] = {"H2-R1.28": {"nuclear_charges": [1, 1], "nuclear_positions": [-0.64, 0.64],
+                                      "n_electrons": 2, "n_unpaired": 0}}
+    path = tmp_path / "twice.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError, match="H2-R1.28.*also given under systems"):
+        check_files([path])
+
+
+def test_curve_error_summary_finds_the_largest_error_and_where():
+    members = {"H2": [(1.0, "a"), (2.0, "b"), (3.0, "c")]}
+    references = {"a": (-1.0, None), "b": (-1.1, None), "c": (-1.05, None)}
+    method = {"a": (-1.0005, None), "b": (-1.1 + 0.003, None), "c": (-1.05 - 0.001, None)}
+    long = curve_error_rows({"m": method}, references, members, {"a": "train", "b": "test", "c": "test"})
+    summary = curve_error_summary(long).set_index("scope")
+    assert summary.loc["test", "count"] == 2
+    assert summary.loc["test", "max_abs_error_mha"] == pytest.approx(3.0)
+    assert summary.loc["test", "at_separation"] == 2.0
+    assert summary.loc["test", "mae_mha"] == pytest.approx(2.0)
+    assert not summary.loc["test", "within_chemical_accuracy"]
+    assert summary.loc["train", "within_chemical_accuracy"]
+    assert summary.loc["all", "count"] == 3 and "validation" not in summary.index
+    assert "| m | H2 | test | 2 | 2.000 | 3.000 | 2.00 | no |" in curve_errors_markdown(summary.reset_index())
+
+
+def test_study_dag_shares_the_rules():
+    """The KSR study is the same rules: ED references per geometry, the three KSR models, the published
+    KSR baselines, the curve figure with the checkpoints' curves, the curve-error table; no IP/AE tables."""
+    out = snakemake("-n", "--forceall", "--configfile", str(KSR)).stdout
+    counts = job_counts(out)
+    assert counts["reference"] == 72 + 50
+    assert counts["train_seed"] == 3 * 10 and counts["evaluate_seed"] == 3 * 10 and counts["select_seed"] == 3
+    assert counts["baseline"] == 3 and counts["checkpoint_predictions"] == 1
+    assert "results/predictions/published-ksr-global-h2-h4.npz" in out
+    assert "figures/dissociation_curves.png" in out and "figures/tables/curve_errors.md" in out
+    assert "ionization_potentials" not in out and "dmrg_convergence" not in out
+    assert "results/training/ksr-global/checkpoint_predictions.npz" in out
+
+
+def test_study_tables_read_no_nan_for_missing_ip_and_ae():
+    """Without ionization pairs and fragments, the error summary of a method has NaN IP/AE MAEs, not a crash."""
+    from sksr.evaluation import method_error_summary
+
+    refs = {"x": (-1.0, np.ones(5))}
+    values = {"x": (-1.001, np.ones(5)), "_spacing": 0.1}
+    settings = {"split": {"train": [], "validation": [], "test": ["x"]}, "atomization_fragments": {},
+                "ionization_pairs": {}, "grid": {"spacing": 0.1}}
+    summary = method_error_summary(values, refs, {}, settings)
+    assert summary["test_mae"] == pytest.approx(1e-3)
+    assert np.isnan(summary["ip_mae"]) and np.isnan(summary["ae_mae"])
