@@ -213,7 +213,7 @@ def test_model_names_come_from_one_registry():
     assert models["items"]["enum"] == list(MODEL_LABELS)
     assert models["default"] == list(SKSR_MODELS)
     baselines = schema["properties"]["evaluation"]["properties"]["baselines"]["items"]["enum"]
-    assert baselines == ["lsda", *PUBLISHED_BASELINES]
+    assert baselines == ["lsda", *PUBLISHED_BASELINES, "direct-ml"]
     assert MODEL_KINDS == tuple(MODEL_LABELS)
     assert all(NeuralXCSpec(kind).parameter_count > 0 for kind in MODEL_KINDS)
     assert "lsda" not in (ROOT / "Snakefile").read_text()  # wildcard constraints use the configured models

@@ -86,7 +86,7 @@ def test_study_dag_shares_the_rules():
     counts = job_counts(out)
     assert counts["reference"] == 72 + 50
     assert counts["train_seed"] == 3 * 10 and counts["evaluate_seed"] == 3 * 10 and counts["select_seed"] == 3
-    assert counts["baseline"] == 3 and counts["checkpoint_predictions"] == 1
+    assert counts["baseline"] == 3 and counts["direct_ml"] == 1 and counts["checkpoint_predictions"] == 1
     assert "results/predictions/published-ksr-global-h2-h4.npz" in out
     assert "figures/dissociation_curves.png" in out and "figures/tables/curve_errors.md" in out
     assert "ionization_potentials" not in out and "dmrg_convergence" not in out
@@ -104,3 +104,35 @@ def test_study_tables_read_no_nan_for_missing_ip_and_ae():
     summary = method_error_summary(values, refs, {}, settings)
     assert summary["test_mae"] == pytest.approx(1e-3)
     assert np.isnan(summary["ip_mae"]) and np.isnan(summary["ae_mae"])
+
+
+def test_direct_ml_fits_its_training_energies_and_predicts_without_densities():
+    """Two H2 geometries on a small grid: L-BFGS-B drives the training loss to ~0 (832 parameters); the
+    gradient is exact (central differences); predictions carry energies only."""
+    import jax
+
+    from sksr.curves import hydrogen_molecule
+    from sksr.direct_ml import direct_loss, direct_predictions, fit_direct_ml, init_direct_params, potentials
+    from sksr.grid import Grid
+
+    grid = Grid(129, 0.16)
+    train_systems = [hydrogen_molecule(r, grid.spacing) for r in (1.28, 3.20)]
+    train = (potentials(train_systems, grid), np.array([-1.40, -1.25]), np.array([2.0, 2.0]))
+    validation = (potentials([hydrogen_molecule(2.24, grid.spacing)], grid), np.array([-1.3]), np.array([2.0]))
+    settings = {"max_evaluations": 300, "lbfgs_history": 20, "lbfgs_factr": 1.0, "lbfgs_pgtol": 1e-14}
+
+    params = init_direct_params(0)
+    loss = lambda p: direct_loss(p, *train, grid.spacing)  # noqa: E731
+    gradient = jax.grad(loss)(params)["conv_out"][3, 0]
+    step = 1e-6
+    plus = dict(params, conv_out=params["conv_out"].at[3, 0].add(step))
+    minus = dict(params, conv_out=params["conv_out"].at[3, 0].add(-step))
+    assert float(gradient) == pytest.approx(float(loss(plus) - loss(minus)) / (2 * step), rel=1e-6)
+
+    fit = fit_direct_ml(train, validation, grid.spacing, 0, settings)
+    assert sum(np.size(v) for v in fit["params"].values()) == 832
+    assert fit["train_loss"] < 1e-8 < float(loss(params))
+    predictions = direct_predictions(fit["params"], train_systems, grid)
+    assert predictions["energies"].shape == (2, 1)
+    np.testing.assert_allclose(predictions["energies"][:, 0], train[1], atol=2e-4)
+    assert np.isnan(predictions["densities"]).all()

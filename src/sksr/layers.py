@@ -34,7 +34,7 @@ LAYERS = {
     "ks": ["eigensolver", "scf"],
     "functionals": ["functionals", "functionals.exact", "functionals.lsda", "functionals.neural",
                     "functionals.published"],
-    "training": ["loss", "datasets", "training", "selection"],
+    "training": ["loss", "datasets", "training", "selection", "direct_ml"],
     "evaluation": ["prediction", "evaluation", "seed_selection", "plotting", "curve_study", "dissociation_figure"],
     "pipeline": ["audit", "cli", "config_files", "workflow_config", "code_dependencies", "layers"],
 }

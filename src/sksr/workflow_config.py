@@ -33,7 +33,7 @@ def result_setting_keys(section: Mapping, prefix: str, job_keys: frozenset) -> l
     return [f"{prefix}.{key}" for key in section if key not in job_keys]
 
 
-BASELINE_LABELS = {"lsda": "LSDA", **published_baseline_labels()}
+BASELINE_LABELS = {"lsda": "LSDA", **published_baseline_labels(), "direct-ml": "direct ML"}
 """Baselines: fixed functionals (LSDA) and the authors' published parameters run through this engine."""
 
 

@@ -57,7 +57,9 @@ SEEDS = list(
         config["training"]["first_seed"] + config["training"]["num_seeds"],
     )
 )
-BASELINES = list(config["evaluation"]["baselines"])
+# Fixed functionals run by rule baseline; "direct-ml" (trained, no Kohn-Sham) has its own rule.
+BASELINES = [b for b in config["evaluation"]["baselines"] if b != "direct-ml"]
+DIRECT_ML = "direct-ml" in config["evaluation"]["baselines"]
 RULES = list(config["selection"]["alternatives"])  # selection rules beyond the paper
 METHODS = method_labels(
     config

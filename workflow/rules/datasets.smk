@@ -47,7 +47,42 @@ rule baseline:
         "../scripts/baseline.py"
 
 
+rule direct_ml:
+    input:
+        train="results/datasets/train.npz",
+        validation="results/datasets/validation.npz",
+        code=code("direct_ml.py"),
+    output:
+        npz="results/predictions/direct-ml.npz",
+        selection="results/training/direct-ml/selection.json",
+        provenance="results/provenance/direct_ml.json",
+    log:
+        "logs/direct_ml/direct_ml.log",
+    benchmark:
+        "benchmarks/rules/direct_ml.tsv"
+    conda:
+        "../../envs/jax.yaml"
+    threads: config["training"]["threads"]
+    resources:
+        mem_mb=config["training"]["mem_mb"],
+        runtime=config["training"]["runtime"],
+    params:
+        settings=settings(
+            "grid",
+            "systems",
+            "training.num_seeds",
+            "training.first_seed",
+            "training.max_evaluations",
+            "training.lbfgs_history",
+            "training.lbfgs_factr",
+            "training.lbfgs_pgtol",
+        ),
+    script:
+        "../scripts/direct_ml.py"
+
+
 rule datasets:
     input:
         expand("results/datasets/{split}.npz", split=SPLITS),
         expand("results/predictions/{baseline}.npz", baseline=BASELINES),
+        rules.direct_ml.output.npz if DIRECT_ML else [],
