@@ -136,3 +136,41 @@ def test_direct_ml_fits_its_training_energies_and_predicts_without_densities():
     assert predictions["energies"].shape == (2, 1)
     np.testing.assert_allclose(predictions["energies"][:, 0], train[1], atol=2e-4)
     assert np.isnan(predictions["densities"]).all()
+
+
+def test_h2_plus_reference_is_the_exact_five_point_eigenvalue():
+    """The reference job's path for H2+ (compute_reference, one electron) gives the lowest eigenvalue of the
+    5-point one-electron Hamiltonian, computed here independently with a banded LAPACK solver."""
+    import scipy.linalg
+
+    from sksr.curves import hydrogen_molecule
+    from sksr.grid import PAPER_GRID
+    from sksr.hamiltonian import external_potential, kinetic_stencil
+    from sksr.references import compute_reference
+
+    for separation in (1.28, 4.00, 8.48):
+        system = hydrogen_molecule(separation, PAPER_GRID.spacing, n_electrons=1)
+        diagonal, first, second = kinetic_stencil(PAPER_GRID)
+        bands = np.zeros((3, PAPER_GRID.num_points))  # lower form: diagonal, first, second sub-diagonal
+        bands[0] = diagonal + external_potential(system, PAPER_GRID)
+        bands[1, :-1], bands[2, :-2] = first, second
+        exact = scipy.linalg.eig_banded(bands, lower=True, eigvals_only=True, select="i", select_range=(0, 0))[0]
+        assert compute_reference(system, PAPER_GRID).total_energy == pytest.approx(exact, abs=1e-11)
+
+
+def test_stretched_h2_reference_tends_to_two_hydrogen_atoms():
+    """Our exact H2 curve (tests/data/ksr_h2_exact_curve.json, exact diagonalization) approaches 2 E_H from
+    below: the binding E + E_NN - 2 E_H is negative and shrinks monotonically over the last 2 bohr, and is
+    below 0.3 mHa at R = 6 bohr."""
+    import json
+
+    from sksr.grid import PAPER_GRID
+    from sksr.references import compute_reference
+    from sksr.systems import System
+
+    curve = json.loads((ROOT / "tests" / "data" / "ksr_h2_exact_curve.json").read_text())["points"]
+    e_h = compute_reference(System("H", (1,), (0.0,), 1, 1), PAPER_GRID).total_energy
+    stretched = [p for p in curve if p["separation"] >= 4.0]
+    binding = np.array([p["electronic_energy"] + p["nuclear_repulsion"] - 2 * e_h for p in stretched])
+    assert np.all(binding < 0) and np.all(np.diff(binding) > 0)
+    assert stretched[-1]["separation"] == 6.0 and abs(binding[-1]) < 3e-4
