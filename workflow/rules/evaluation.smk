@@ -24,7 +24,6 @@ rule tables:
         ),
         methods=METHODS,
         tables=TABLES,
-        formats=config["evaluation"]["table_formats"],
         captions=[f"``{t}``: {TABLE_CAPTIONS[t]}" for t in TABLES],
     script:
         "../scripts/tables.py"

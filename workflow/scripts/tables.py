@@ -33,7 +33,9 @@ with snakemake_job(snakemake) as job:  # noqa: F821
         settings["ionization_pairs"], settings["grid"]["spacing"],
     )
     tables = {name: tables[name] for name in smk.params.tables if name in tables}  # what the config has data for
-    paths = {name: {fmt: f"figures/tables/{name}.{fmt}" for fmt in smk.params.formats} for name in smk.params.tables}
+    paths = {name: {} for name in smk.params.tables}  # table -> {format: output path}, from the rule's outputs
+    for output in smk.output.tables:
+        paths[Path(output).stem][Path(output).suffix.lstrip(".")] = output
     for name, long in tables.items():
         write_table(long, name, paths[name])
     summary = pd.concat([summary_rows(long, name) for name, long in tables.items()], ignore_index=True)
