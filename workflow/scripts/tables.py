@@ -5,13 +5,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
-from sksr.provenance import snakemake_job  # noqa: E402
+from sksr.io.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
     import pandas as pd
 
-    from sksr.evaluation import build_tables, load_predictions, load_reference_arrays, summary_rows, write_table
-    from sksr.systems import System
+    from sksr.core.systems import System
+    from sksr.evaluation.prediction_files import load_predictions, load_reference_arrays
+    from sksr.evaluation.tables import build_tables, summary_rows, write_table
 
     smk = snakemake  # noqa: F821
     settings = job.settings

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sksr.systems import System
+from sksr.core.systems import System
 
 ON_GRID_TOLERANCE = 1e-9  # bohr: how far R may lie from a whole number of grid steps
 

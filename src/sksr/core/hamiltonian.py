@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from sksr.constants import EXPONENTIAL_AMPLITUDE, EXPONENTIAL_KAPPA
-from sksr.grid import Grid
-from sksr.systems import System
+from sksr.core.constants import EXPONENTIAL_AMPLITUDE, EXPONENTIAL_KAPPA
+from sksr.core.grid import Grid
+from sksr.core.systems import System
 
 
 def exponential_interaction(displacement):

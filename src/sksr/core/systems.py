@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from sksr.grid import Grid
+from sksr.core.grid import Grid
 
 PROTON = "p"
 """Name of a bare proton in atomization fragments (no electrons, energy 0 by definition)."""

@@ -1,6 +1,6 @@
 """Seed selection and combination rules beyond the paper's, chosen without looking at the test molecules.
 
-The paper keeps, per model, the one seed with the lowest validation loss on Be+ (``sksr.selection
+The paper keeps, per model, the one seed with the lowest validation loss on Be+ (``sksr.training.selection
 .select_best_seed``). Be+ predicts the molecules weakly (docs/physics.md section 10 and our seed table), so
 the workflow also offers, as documented config choices (``selection.alternatives``), rules that use
 only data outside the test split:
@@ -75,7 +75,7 @@ def choose_seeds(rule: str, seeds: pd.DataFrame, predictions: Mapping[int, Mappi
     ``ensemble-N``.
 
     Args:
-      seeds: seed-table rows of one model (``sksr.evaluation.SEED_TABLE_COLUMNS``).
+      seeds: seed-table rows of one model (``sksr.evaluation.tables.SEED_TABLE_COLUMNS``).
       predictions: seed -> ``final_values`` of its predictions (read only by ``ions``).
       references: system -> (energy, density).
       selection_systems: the systems the ``ions`` rule scores (never test systems).
@@ -103,9 +103,9 @@ def apply_rule(rule: str, seeds: pd.DataFrame, arrays: Mapping[int, Mapping], re
     """(chosen seeds, predictions arrays of the chosen seed or committee) of a rule (``choose_seeds``).
 
     Args:
-      arrays: seed -> the arrays of its predictions file (``sksr.evaluation.read_predictions``).
+      arrays: seed -> the arrays of its predictions file (``sksr.evaluation.prediction_files.read_predictions``).
     """
-    from sksr.evaluation import final_values
+    from sksr.evaluation.prediction_files import final_values
 
     values = {s: final_values(a) for s, a in arrays.items()} if rule == "ions" else {}
     chosen = choose_seeds(rule, seeds, values, references, selection_systems)
@@ -116,7 +116,7 @@ def robustness_rows(model: str, rules: Sequence[str], seeds: pd.DataFrame, array
                     selection_systems, subset_size: int, summarize) -> list[dict]:
     """Every rule (``"paper"`` first) on all seeds and on disjoint subsets of ``subset_size`` seeds.
 
-    ``summarize(predictions arrays) -> dict`` gives the error summary (``sksr.evaluation.error_summary``).
+    ``summarize(predictions arrays) -> dict`` gives the error summary (``sksr.evaluation.tables.error_summary``).
     Returns one row per (subset, rule): model, subset, rule, chosen seeds and the summary's MAEs.
     """
     usable = set(int(s) for s in eligible_by_validation(seeds)["seed"])

@@ -1,14 +1,5 @@
-"""Evaluation: predictions files and the paper's tables (docs/physics.md sections 9-10).
-
-The Kohn-Sham run that makes predictions is ``sksr.prediction.predict``; this module only reads and writes
-its files and builds tables from them (NumPy and pandas; no JAX Kohn-Sham, no TeNPy).
-
-Predictions file (``results/predictions/<method>.npz``, one per method), written by ``save_predictions``:
-
-- ``names`` (B,) system names; ``n_electrons`` (B,);
-- ``energies`` (B, K) electronic energy of every KS iteration, Ha (no E_NN);
-- ``densities`` (B, 2, G) final (mixed) spin densities [up, down], 1/bohr;
-- ``spacing`` () grid spacing h, bohr; ``method`` () label.
+"""The paper's tables (docs/physics.md sections 9-10) and the seed table, built from predictions files
+(``sksr.evaluation.prediction_files``; NumPy and pandas, no JAX Kohn-Sham, no TeNPy).
 
 Tables (``figures/tables/``): per-system rows in CSV (Ha), and a wide view in Markdown / LaTeX (mHa) with
 mean-error and MAE rows over the test split and over all systems. The density loss of a system is
@@ -17,18 +8,16 @@ mean-error and MAE rows over the test split and over all systems. The density lo
 
 from __future__ import annotations
 
-import os
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from sksr.atomic_io import atomic_savez, atomic_write_text, read_npz
-from sksr.constants import CHEMICAL_ACCURACY
-from sksr.grid import Grid
-from sksr.hamiltonian import nuclear_repulsion
-from sksr.reference_files import reference_energy_and_density
-from sksr.systems import PROTON, System
+from sksr.core.constants import CHEMICAL_ACCURACY
+from sksr.core.hamiltonian import nuclear_repulsion
+from sksr.core.systems import PROTON, System
+from sksr.io.atomic import atomic_write_text
+
 
 TABLE_COLUMNS = {
     "total_energies": ["method", "system", "split", "energy", "reference_energy", "error", "density_loss"],
@@ -44,80 +33,6 @@ TABLE_TITLES = {
 }
 
 
-# ---- predictions ------------------------------------------------------------------------------------
-def failed_predictions(systems: Sequence[System], grid: Grid, num_iterations: int, reason: str = "") -> dict:
-    """A predictions file for a seed that failed (in training, or diverged in evaluation): NaN energies
-    and densities, ``failed`` and ``failure_reason``."""
-    shape = (len(systems), 2, grid.num_points)
-    return {
-        "names": np.array([s.name for s in systems]),
-        "n_electrons": np.array([s.n_electrons for s in systems]),
-        "energies": np.full((len(systems), num_iterations), np.nan),
-        "densities": np.full(shape, np.nan),
-        "spacing": np.float64(grid.spacing),
-        "failed": np.array(True),
-        "failure_reason": np.array(reason),
-    }
-
-
-def diverged_systems(predictions: Mapping) -> list[str]:
-    """Names of the systems whose final energy is not finite (a diverged SCF)."""
-    final = np.asarray(predictions["energies"])[:, -1]
-    return [str(n) for n, e in zip(predictions["names"], final) if not np.isfinite(e)]
-
-
-def failure_reason(path: str | os.PathLike) -> str:
-    """The reason stored in a failed-seed marker ('' when absent)."""
-    arrays = read_predictions(path)
-    return str(arrays["failure_reason"]) if "failure_reason" in arrays else ""
-
-
-def is_usable(arrays: Mapping) -> bool:
-    """False for the arrays of a failed-seed marker written by ``failed_predictions``."""
-    return not ("failed" in arrays and bool(arrays["failed"]))
-
-
-def prediction_ok(path: str | os.PathLike) -> bool:
-    """False for a failed-seed marker written by ``failed_predictions``."""
-    return is_usable(read_predictions(path))
-
-
-def save_predictions(path: str | os.PathLike, predictions: Mapping, method: str) -> None:
-    """Write a predictions file atomically; refuses non-finite energies (a diverged SCF) unless the
-    predictions are a failed-seed marker."""
-    if not bool(predictions.get("failed", False)):
-        bad = diverged_systems(predictions)
-        if bad:
-            raise FloatingPointError(f"{method}: non-finite final energies for {bad}")
-    atomic_savez(path, {"method": np.array(method), **predictions})
-
-
-def read_predictions(path: str | os.PathLike) -> dict:
-    """Every array of a predictions file (see the module docstring); a corrupt file is named."""
-    return read_npz(path)
-
-
-def final_values(arrays: Mapping) -> dict:
-    """``{name: (final energy, total density (G,))}`` plus ``"_spacing"`` from a predictions file's arrays."""
-    result = {
-        str(n): (float(e[-1]), np.asarray(d).sum(axis=0))
-        for n, e, d in zip(arrays["names"], arrays["energies"], arrays["densities"])
-    }
-    result["_spacing"] = float(arrays["spacing"])
-    return result
-
-
-def load_predictions(path: str | os.PathLike) -> dict:
-    """``final_values`` of a predictions file."""
-    return final_values(read_predictions(path))
-
-
-def load_reference_arrays(path: str | os.PathLike) -> tuple[float, np.ndarray]:
-    """(electronic energy in Ha, total density (G,)) of a reference npz (``sksr.reference_files``)."""
-    return reference_energy_and_density(path)
-
-
-# ---- tables -----------------------------------------------------------------------------------------
 def split_of(config_split: Mapping[str, Sequence[str]]) -> dict:
     """system -> split name ("other" for systems in no split)."""
     return {name: part for part, names in config_split.items() for name in names}
@@ -316,7 +231,6 @@ def within_chemical_accuracy(errors) -> np.ndarray:
     return np.abs(np.asarray(errors, dtype=float)) <= CHEMICAL_ACCURACY
 
 
-# ---- seeds ------------------------------------------------------------------------------------------
 def seed_error_rows(
     model: str, seed: int, predictions: Mapping, references: Mapping, splits: Mapping, selected: bool
 ) -> pd.DataFrame:
@@ -366,7 +280,7 @@ def method_error_summary(values: Mapping, references: Mapping, systems: Mapping,
 def seed_row(model: str, record: Mapping, summary: Mapping | None, chosen_seed, exclusion: str,
              note: str = "") -> dict:
     """One row of the seed table from a seed's run record (run.json), its error summary (None: no usable
-    predictions) and why selection excludes it (``sksr.selection.exclusion_reason``; "" when eligible)."""
+    predictions) and why selection excludes it (``sksr.training.selection.exclusion_reason``; "" when eligible)."""
     selected = record.get("selected") or {}
     loss = selected.get("validation_loss", np.nan)
     row = {

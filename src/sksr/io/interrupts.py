@@ -7,7 +7,7 @@ would keep running and write outputs after Snakemake's lock is gone. To prevent 
 - ``register_runner`` (called by ``workflow/rules/common.smk`` while the Snakefile is parsed) stores the
   identity of the Snakemake process (host, PID, start time) in the environment variable ``SKSR_RUNNER``,
   which every job inherits;
-- ``watch_runner`` (started by ``sksr.provenance.snakemake_job`` in every job) polls that process; once
+- ``watch_runner`` (started by ``sksr.io.provenance.snakemake_job`` in every job) polls that process; once
   it is gone, the job logs why, removes the outputs it has written so far, and exits at once (exit
   status 143) without writing its provenance record. A job's record is written last and only while the
   runner is alive (``runner_alive``), so an interrupted job never looks complete: no output of it is

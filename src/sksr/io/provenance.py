@@ -10,7 +10,7 @@ Every workflow job writes one JSON record (``<tree>/provenance/<rule>/<job>.json
 - ``git``: commit and dirty flag of the working tree; ``packages``: versions of the numerical stack;
 - ``device``: host, platform, CPU count and JAX backend; ``timing``: start, end and wall seconds.
 
-``sksr.audit`` checks a results tree against these records. Records are written atomically (temp file +
+``sksr.pipeline.audit`` checks a results tree against these records. Records are written atomically (temp file +
 rename), after every output exists, so a record never describes a half-written job.
 """
 
@@ -34,8 +34,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from sksr import interrupts
-from sksr.atomic_io import CorruptFileError, atomic_write_json, check_readable, read_json
+from sksr.io import interrupts
+from sksr.io.atomic import CorruptFileError, atomic_write_json, check_readable, read_json
 
 RECORD_VERSION = 1
 PROVENANCE_DIRNAME = "provenance"

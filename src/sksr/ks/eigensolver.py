@@ -30,15 +30,15 @@ from __future__ import annotations
 
 import functools
 
-import sksr.float64  # noqa: F401 (JAX in float64 before any array exists)
+import sksr.ks.float64  # noqa: F401 (JAX in float64 before any array exists)
 import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
 from scipy.linalg import lapack
 
-from sksr.grid import Grid
-from sksr.hamiltonian import kinetic_lower_band, kinetic_matrix, kinetic_stencil
+from sksr.core.grid import Grid
+from sksr.core.hamiltonian import kinetic_lower_band, kinetic_matrix, kinetic_stencil
 
 SOLVERS = ("banded", "dense", "device")
 _INVERSE_ITERATIONS = 3

@@ -24,15 +24,15 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple, Sequence
 
-import sksr.float64  # noqa: F401 (JAX in float64 before any array exists)
+import sksr.ks.float64  # noqa: F401 (JAX in float64 before any array exists)
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sksr.eigensolver import SOLVERS, banded_eigenpairs_host, lowest_eigenpairs
-from sksr.grid import Grid
-from sksr.hamiltonian import external_potential, interaction_matrix, kinetic_lower_band
-from sksr.systems import System, check_systems_on_grid
+from sksr.core.grid import Grid
+from sksr.core.hamiltonian import external_potential, interaction_matrix, kinetic_lower_band
+from sksr.core.systems import System, check_systems_on_grid
+from sksr.ks.eigensolver import SOLVERS, banded_eigenpairs_host, lowest_eigenpairs
 
 DEFAULT_MIXING = 0.5
 DEFAULT_MIXING_DECAY = 0.9
@@ -401,7 +401,7 @@ def run_scf(
       num_iterations: K (static). 10 in training, 30 in evaluation.
       mixing: a_0 of the linear density mixing.
       mixing_decay: d, ``a_k = a_0 d^k``.
-      solver: eigensolver, ``"banded"`` (default), ``"dense"`` or ``"device"`` (see ``sksr.eigensolver``).
+      solver: eigensolver, ``"banded"`` (default), ``"dense"`` or ``"device"`` (see ``sksr.ks.eigensolver``).
       unroll: iterations per step of the compiled loop (static); default K up to
         ``FULL_UNROLL_MAX_ITERATIONS`` (fully unrolled), 1 beyond. Results agree to rounding.
       energy_iterations: compute the energy of only the last this many iterations (static; the others

@@ -1,9 +1,9 @@
 """Audit a results tree against its provenance records.
 
     sksr audit results/ figures/ [--configfile config/smoke.yaml] [--json report.json]
-    python -m sksr.audit results/ figures/
+    python -m sksr.pipeline.audit results/ figures/
 
-Records live in ``<tree>/provenance/**.json`` (written by ``sksr.provenance``). For every record:
+Records live in ``<tree>/provenance/**.json`` (written by ``sksr.io.provenance``). For every record:
 
 - MISSING: an output listed in the record does not exist;
 - MODIFIED: an output's bytes differ from the recorded digest;
@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from sksr.atomic_io import CorruptFileError, check_readable
-from sksr.config_files import fill_defaults
-from sksr.provenance import PROVENANCE_DIRNAME, load_record, lookup, package_versions, sha256_file
+from sksr.io.atomic import CorruptFileError, check_readable
+from sksr.io.provenance import PROVENANCE_DIRNAME, load_record, lookup, package_versions, sha256_file
+from sksr.pipeline.config_files import fill_defaults
 
 FAILURES = (
     "MISSING", "MODIFIED", "CORRUPT", "OTHER-CODE", "OTHER-CONFIG", "NO-CONFIG", "STALE", "UNRECORDED", "NO-DAG",
@@ -120,7 +120,7 @@ def load_config(paths: Sequence[str], schema_path: Path = SCHEMA_PATH) -> dict:
     defaults. A file that does not parse raises ConfigError naming file and line."""
     import yaml
 
-    from sksr.config_files import load_files
+    from sksr.pipeline.config_files import load_files
 
     config = load_files(paths).config
     if schema_path.is_file():
@@ -223,7 +223,7 @@ def _recorded_configfiles(records: Sequence[Path], report: AuditReport) -> list[
 
 def _workflow_root() -> Path:
     """The repository holding the Snakefile (this package lives in <root>/src/sksr)."""
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]
 
 
 def expected_outputs(

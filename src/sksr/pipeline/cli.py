@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Sequence
 
-from sksr import audit
+from sksr.pipeline import audit
 
 
 def _provenance(args: argparse.Namespace) -> int:
@@ -60,8 +60,8 @@ def split_configfiles(argv: Sequence[str]) -> tuple[list[str], list[tuple[int, s
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from sksr.config_files import check_files
-    from sksr.workflow_config import ConfigError
+    from sksr.pipeline.config_files import check_files
+    from sksr.pipeline.workflow_config import ConfigError
 
     try:
         loaded = check_files(args.files or ["config/config.yaml"])
@@ -76,8 +76,8 @@ def _check_config(args: argparse.Namespace) -> int:
 
 def run_workflow(argv: Sequence[str], exec_snakemake=os.execvp) -> int:
     """Check the config files of a Snakemake command line, drop empty ones, then exec Snakemake."""
-    from sksr.config_files import load_files
-    from sksr.workflow_config import ConfigError
+    from sksr.pipeline.config_files import load_files
+    from sksr.pipeline.workflow_config import ConfigError
 
     argv, files = split_configfiles(argv)
     try:

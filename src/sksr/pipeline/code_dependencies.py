@@ -1,12 +1,13 @@
 """Which package modules a workflow script depends on, read from its import statements.
 
 The workflow declares these files as rule inputs (``code()`` in ``workflow/rules/common.smk``), so editing
-``src/sksr/scf.py`` reruns the jobs whose scripts reach it through their imports, and no others. The facts
+``src/sksr/ks/scf.py`` reruns the jobs whose scripts reach it through their imports, and no others. The facts
 are static: every ``import sksr...`` / ``from sksr... import ...`` of the script and, transitively, of the
 modules it reaches (imports inside functions included), plus the ``__init__`` of every package on the way.
 
-Workflow plumbing (``PLUMBING``: provenance records, atomic writes, interrupts, audit, CLI, config checks) is
-followed by every job but changes no number, so it is left out: editing it reruns nothing.
+Workflow plumbing (``PLUMBING``: the ``sksr.io`` and ``sksr.pipeline`` layers, i.e. provenance records, atomic
+writes, interrupts, audit, CLI, config checks) is followed by every job but changes no number, so it is left
+out: editing it reruns nothing.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import ast
 from pathlib import Path
 
 PACKAGE = "sksr"
-PLUMBING = frozenset(
-    f"{PACKAGE}.{name}"
-    for name in ("provenance", "atomic_io", "interrupts", "audit", "cli", "config_files", "workflow_config")
-)
+PLUMBING = frozenset(f"{PACKAGE}.{layer}" for layer in ("io", "pipeline"))
+
+
+def is_plumbing(module: str) -> bool:
+    """True for a module of the plumbing layers (``sksr.io``, ``sksr.pipeline``) and for their packages."""
+    return any(module == layer or module.startswith(f"{layer}.") for layer in PLUMBING)
 
 
 def module_file(module: str, src: Path) -> Path | None:
@@ -58,7 +61,7 @@ def script_dependencies(script: str | Path, src: str | Path) -> list[Path]:
     while todo:
         module = todo.pop()
         for name in _with_parents(module):
-            if name in seen or name in PLUMBING:
+            if name in seen or is_plumbing(name):
                 continue
             seen.add(name)
             todo.extend(imported_package_modules(module_file(name, src), src))

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from sksr.workflow_config import ConfigError
+from sksr.pipeline.workflow_config import ConfigError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 DEFAULT_CONFIGFILE = "config/config.yaml"
 
 
@@ -194,7 +194,7 @@ def check_files(paths: Sequence[str | os.PathLike], schema_path: str | os.PathLi
 
 def check_config_dict(config: Mapping, schema: Mapping, locate=None) -> dict:
     """Schema problems first (one line each); if none, the semantic checks (``check_config``)."""
-    from sksr.workflow_config import check_config, format_problems
+    from sksr.pipeline.workflow_config import check_config, format_problems
 
     problems = schema_problems(config, schema)
     if problems:

@@ -1,22 +1,25 @@
 """The package's layers, and a check that imports only point down.
 
-    python -m sksr.layers          # print the import graph between layers; exit 1 on an upward import
+    python -m sksr.pipeline.layers   # print the import graph between subpackages; exit 1 on an upward import
 
-Layers, bottom to top (a module may import its own layer and the layers below):
+A layer is a subpackage of ``sksr``; the layer of a module is the subpackage it lives in (``sksr.ks.scf`` is
+in ``ks``), so there is no list of modules to keep. Layers, bottom to top (a module may import its own layer
+and the layers below):
 
-    io           atomic writes and readers, provenance records, interrupts, the float64 switch
+    io           atomic writes and readers, provenance records, interrupts
     core         constants, grid, systems, Hamiltonian, dissociation-curve geometries
     references   the reference file format, DMRG, exact diagonalization, self-checked references
-    ks           the Kohn-Sham eigensolver and SCF (JAX)
+    ks           the float64 switch, the Kohn-Sham eigensolver and SCF (JAX)
     functionals  LSDA, the exact one-electron functional, the neural networks, the published models
-    training     the KSR loss, datasets, training, checkpoint and seed selection
+    training     the KSR loss, datasets, training, replay log, checkpoint and seed selection
     evaluation   predictions, tables, selection rules beyond the paper, figures
     pipeline     config checks, audit, command line, code dependencies, this check
 
-The facts are the modules' import statements (``sksr.code_dependencies``), imports inside functions
+The facts are the modules' import statements (``sksr.pipeline.code_dependencies``), imports inside functions
 included, so a lazy import cannot hide an upward dependency. The package root (``sksr/__init__.py``, which
 only re-exports ``Grid``, ``PAPER_GRID`` and ``System``) stands outside the layers: Python runs it before
-any submodule, so it is not counted as an import of the modules below it.
+any submodule, so it is not counted as an import of the modules below it. A module outside every layer's
+subpackage (``sksr/x.py``, or a subpackage not in ``LAYERS``) is an error that names it.
 """
 
 from __future__ import annotations
@@ -25,34 +28,24 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from sksr.code_dependencies import PACKAGE, imported_package_modules
+from sksr.pipeline.code_dependencies import PACKAGE, imported_package_modules
 
-LAYERS = {
-    "io": ["atomic_io", "provenance", "interrupts", "float64"],
-    "core": ["constants", "grid", "systems", "hamiltonian", "curves"],
-    "references": ["reference_files", "dmrg", "exact_diagonalization", "references"],
-    "ks": ["eigensolver", "scf"],
-    "functionals": ["functionals", "functionals.exact", "functionals.lsda", "functionals.neural",
-                    "functionals.published"],
-    "training": ["loss", "datasets", "training", "selection"],
-    "evaluation": ["prediction", "evaluation", "seed_selection", "plotting"],
-    "pipeline": ["audit", "cli", "config_files", "workflow_config", "code_dependencies", "layers"],
-}
+LAYERS = ("io", "core", "references", "ks", "functionals", "training", "evaluation", "pipeline")
 RANK = {layer: rank for rank, layer in enumerate(LAYERS)}
-SRC = Path(__file__).resolve().parents[1]
+SRC = Path(__file__).resolve().parents[2]
 
 
 def layer_of(module: str) -> str:
-    """The layer of a dotted module name (``sksr.scf`` -> ``ks``); KeyError names an unassigned module."""
-    short = module.removeprefix("sksr").lstrip(".") or "__init__"
-    for layer, members in LAYERS.items():
-        if short in members:
-            return layer
-    raise KeyError(f"module {module} is in no layer of sksr.layers.LAYERS: assign it")
+    """The layer of a dotted module name, its subpackage (``sksr.ks.scf`` -> ``ks``); KeyError names a module
+    that lies in no layer's subpackage."""
+    parts = module.split(".")
+    if parts[0] != PACKAGE or len(parts) < 2 or parts[1] not in RANK:
+        raise KeyError(f"module {module} is in no layer: move it into one of the subpackages {', '.join(LAYERS)}")
+    return parts[1]
 
 
 def package_modules(src: Path = SRC) -> list[str]:
-    """Every module of the package, dotted (``sksr``, ``sksr.scf``, ``sksr.functionals.neural``, ...)."""
+    """Every module of the package, dotted (``sksr``, ``sksr.ks``, ``sksr.ks.scf``, ...)."""
     names = []
     for path in sorted((src / "sksr").rglob("*.py")):
         parts = path.relative_to(src).with_suffix("").parts
@@ -83,7 +76,7 @@ def upward_imports(src: Path = SRC) -> list[str]:
 
 def main() -> int:
     counts = Counter((layer_of(a), layer_of(b)) for a, b in import_edges())
-    print("imports between layers (importer -> imported: count):")
+    print("imports between subpackages (importer -> imported: count):")
     for (low, high), count in sorted(counts.items(), key=lambda item: (RANK[item[0][0]], RANK[item[0][1]])):
         if low != high:
             print(f"  {low:12s} -> {high:12s} {count}")

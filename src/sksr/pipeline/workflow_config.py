@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Callable, Mapping, Sequence
 
+from sksr.core.grid import Grid
+from sksr.core.systems import PROTON, System
 from sksr.functionals import MODEL_LABELS
-from sksr.grid import Grid
-from sksr.systems import PROTON, System
 
 TRAINING_JOB_KEYS = frozenset(
     {"models", "num_seeds", "first_seed", "seeds_per_job", "gpu", "threads", "mem_mb", "runtime"}
@@ -186,9 +186,9 @@ def _settings_problems(config: Mapping) -> list[str]:
     import dataclasses
     import functools
 
-    from sksr.dmrg import DMRGSettings
-    from sksr.references import SelfCheckSettings
-    from sksr.training import TrainingSettings
+    from sksr.references.dmrg.settings import DMRGSettings
+    from sksr.references.self_checked import SelfCheckSettings
+    from sksr.training.settings import TrainingSettings
 
     problems = []
     checks = [
@@ -256,7 +256,7 @@ def _selection_problems(config: Mapping) -> list[str]:
 def check_config(config: Mapping, locate: Callable[[str], str] | None = None) -> dict:
     """Raise ConfigError listing every semantic problem; return ``{name: System}`` when consistent.
 
-    ``locate(key)`` may give the ``file:line`` that set a key (see ``sksr.config_files``); it prefixes
+    ``locate(key)`` may give the ``file:line`` that set a key (see ``sksr.pipeline.config_files``); it prefixes
     each problem line.
     """
     systems, problems = config_problems(config)
@@ -276,7 +276,7 @@ def format_problems(problems: Sequence[str], locate: Callable[[str], str] | None
 
 def method_labels(config: Mapping) -> dict:
     """Method id (file names) -> label (tables, figures): baselines first, then the trained models."""
-    from sksr.seed_selection import rule_label
+    from sksr.evaluation.seed_selection import rule_label
 
     labels = {b: BASELINE_LABELS[b] for b in config.get("evaluation", {}).get("baselines", [])}
     rules = config.get("selection", {}).get("alternatives", [])

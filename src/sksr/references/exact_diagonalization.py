@@ -25,10 +25,10 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from sksr.constants import EXPONENTIAL_AMPLITUDE, EXPONENTIAL_KAPPA
-from sksr.grid import Grid
-from sksr.hamiltonian import one_electron_hamiltonian
-from sksr.systems import System
+from sksr.core.constants import EXPONENTIAL_AMPLITUDE, EXPONENTIAL_KAPPA
+from sksr.core.grid import Grid
+from sksr.core.hamiltonian import one_electron_hamiltonian
+from sksr.core.systems import System
 
 # Fock-space dimension above which the ED refuses (the Lanczos vectors would not fit in a few GB).
 MAX_FOCK_DIMENSION = 40_000_000

@@ -1,6 +1,6 @@
 """The reference file format (``results/references/<system>.npz``), readable with NumPy alone.
 
-``sksr.references`` writes and fully reads these files (it needs TeNPy for the DMRG records); everything
+``sksr.references.self_checked`` writes and fully reads these files (it needs TeNPy for the DMRG records); everything
 downstream that only needs a reference's energy and density (datasets, tables, figures) reads them here,
 so those jobs never import TeNPy.
 """
@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from sksr.atomic_io import read_npz
+from sksr.io.atomic import read_npz
 
 FORMAT = "sksr-reference-2"
 

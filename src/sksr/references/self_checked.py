@@ -43,23 +43,17 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from sksr.atomic_io import atomic_savez, atomic_write_text
-from sksr.dmrg import (
-    START_STATES,
-    DMRGSettings,
-    SweepHistory,
-    problem_fingerprint,
-    refine_bond_dimension,
-    refinement_truncation,
-    run_dmrg,
-    settings_from_mapping,
-)
-from sksr.exact_diagonalization import one_electron_ground_state, two_electron_ground_state
-from sksr.grid import Grid
-from sksr.hamiltonian import nuclear_repulsion
-from sksr.provenance import package_versions
-from sksr.reference_files import FORMAT, reference_arrays
-from sksr.systems import System
+from sksr.core.grid import Grid
+from sksr.core.hamiltonian import nuclear_repulsion
+from sksr.core.systems import System
+from sksr.io.atomic import atomic_savez, atomic_write_text
+from sksr.io.provenance import package_versions
+from sksr.references.dmrg.checkpoint import problem_fingerprint
+from sksr.references.dmrg.driver import refine_bond_dimension, refinement_truncation, run_dmrg
+from sksr.references.dmrg.settings import START_STATES, DMRGSettings, settings_from_mapping
+from sksr.references.dmrg.sweeps import SweepHistory
+from sksr.references.exact_diagonalization import one_electron_ground_state, two_electron_ground_state
+from sksr.references.files import FORMAT, reference_arrays
 
 LOGGER = logging.getLogger(__name__)
 
@@ -84,8 +78,8 @@ class SelfCheckSettings:
     """How every reference proves that it is the ground state (config ``references.self_check``).
 
     Attributes:
-      starts: DMRG start states (names of sksr.dmrg.START_STATES), at least two, all different; default
-        ("hartree_fock", "noninteracting"): the determinants of the mean-field and of the bare Hamiltonian,
+      starts: DMRG start states (names of sksr.references.dmrg.settings.START_STATES), at least two, all
+        different; default ("hartree_fock", "noninteracting"): the determinants of the mean-field and of the bare Hamiltonian,
         whose charge distributions differ (the bare one piles the electrons onto the highest nuclear charge).
       start_tolerance: the energies of the independent starts must agree to this, Ha; default 1e-7.
       chi_factor: the lowest state is refined at chi_max * chi_factor and svd_min / chi_factor^2; default 2.
@@ -235,7 +229,7 @@ def compute_reference(
     Raises:
       ReferenceSelfCheckError: the independent starts disagree, the refinement does not converge, or the
         extrapolation to zero discarded weight moves the energy.
-      sksr.dmrg.DMRGNotConvergedError: a start did not converge within max_sweeps.
+      sksr.references.dmrg.driver.DMRGNotConvergedError: a start did not converge within max_sweeps.
     """
     settings = settings or DMRGSettings()
     check = check or SelfCheckSettings()

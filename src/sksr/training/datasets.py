@@ -6,7 +6,7 @@ A dataset file (``results/datasets/<split>.npz``) holds, for B systems in the sp
 - ``energies`` (B,) exact electronic energies, Ha (no E_NN);
 - ``densities`` (B, G) exact total densities, 1/bohr; ``n_electrons`` (B,).
 
-``Dataset.references()`` gives ``sksr.loss.References`` for the loss.
+``Dataset.references()`` gives ``sksr.training.loss.References`` for the loss.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from sksr.atomic_io import CorruptFileError, atomic_savez, read_npz
-from sksr.grid import Grid
-from sksr.reference_files import reference_energy_and_density
-from sksr.systems import System
+from sksr.core.grid import Grid
+from sksr.core.systems import System
+from sksr.io.atomic import CorruptFileError, atomic_savez, read_npz
+from sksr.references.files import reference_energy_and_density
 
 
 class Dataset(NamedTuple):
@@ -40,8 +40,8 @@ class Dataset(NamedTuple):
         return np.array([s.n_electrons for s in self.systems], dtype=np.float64)
 
     def references(self):
-        """``sksr.loss.References`` (validated: shapes and h sum n = N)."""
-        from sksr.loss import make_references
+        """``sksr.training.loss.References`` (validated: shapes and h sum n = N)."""
+        from sksr.training.loss import make_references
 
         return make_references(self.energies, self.densities, self.n_electrons, self.grid)
 

@@ -21,13 +21,13 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable, NamedTuple
 
-import sksr.float64  # noqa: F401 (JAX in float64 before any array exists)
+import sksr.ks.float64  # noqa: F401 (JAX in float64 before any array exists)
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sksr.core.grid import Grid
 from sksr.functionals.neural import NeuralXCSpec, build_xc
-from sksr.grid import Grid
 
 
 class References(NamedTuple):
@@ -169,15 +169,15 @@ def make_loss_function(
     """``params -> LossParts``: build the network's ``xc``, run K SCF iterations, compare with references.
 
     Pure and differentiable in ``params`` (a dict of arrays); wrap it in ``jax.jit``/``jax.value_and_grad``
-    /``jax.vmap`` as needed. ``batch`` comes from ``sksr.scf.prepare_batch`` with the systems in the
+    /``jax.vmap`` as needed. ``batch`` comes from ``sksr.ks.scf.prepare_batch`` with the systems in the
     order of ``references``. ``solver`` is the SCF eigensolver (``"banded"`` or ``"dense"``); ``run_scf``
-    (``(batch, xc, K) -> trajectory``) replaces ``sksr.scf.run_scf`` when given. ``reflection_symmetry``
-    runs the SCF with each system's mirror symmetry enforced (the KSR study, ``sksr.scf.run_scf``).
+    (``(batch, xc, K) -> trajectory``) replaces ``sksr.ks.scf.run_scf`` when given. ``reflection_symmetry``
+    runs the SCF with each system's mirror symmetry enforced (the KSR study, ``sksr.ks.scf.run_scf``).
     """
     if run_scf is None:
         import functools
 
-        from sksr.scf import run_scf as scf_run
+        from sksr.ks.scf import run_scf as scf_run
 
         run_scf = functools.partial(
             scf_run, solver=solver, energy_iterations=settings.kept_iterations, reflection_symmetry=reflection_symmetry

@@ -2,7 +2,7 @@
 
 Reads the run directories that ``sksr.training`` writes (``run.json``, ``best.npz|json``) and needs neither
 SciPy nor TeNPy, so the workflow's ``select_seed`` job runs in the analysis environment. Rules beyond the
-paper's are in ``sksr.seed_selection``.
+paper's are in ``sksr.evaluation.seed_selection``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from sksr.atomic_io import atomic_write_json
+from sksr.io.atomic import atomic_write_json
 
 RUN_RECORD = "run.json"  # file names of a training run directory (written by sksr.training)
 BEST_STEM = "best"
