@@ -52,7 +52,7 @@ localrules:
     figures,
 
 
-# Ctrl-C / SIGTERM stop the running jobs at once (sksr/interrupts.py); a killed Snakemake is noticed by
+# Ctrl-C / SIGTERM stop the running jobs at once (sksr/io/interrupts.py); a killed Snakemake is noticed by
 # its jobs, which then stop themselves.
 onstart:
     interrupts.install_stop_handlers()

@@ -27,9 +27,9 @@ import warnings
 
 import yaml
 
-from sksr.dmrg import DMRGSettings
-from sksr.grid import Grid
-from sksr.references import SelfCheckSettings, compute_reference, load_reference, load_systems_from_config, save_reference, write_summary
+from sksr.core.grid import Grid
+from sksr.references.dmrg.settings import DMRGSettings
+from sksr.references.self_checked import SelfCheckSettings, compute_reference, load_reference, load_systems_from_config, save_reference, write_summary
 
 # Published DMRG energies (Ha), docs/physics.md section 9. One-electron values there are 3-point stencil values;
 # we compare those to the 5-point exact one-electron energies of section 3 instead.

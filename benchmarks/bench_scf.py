@@ -23,10 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import sksr
+from sksr.core.hamiltonian import one_electron_hamiltonian
+from sksr.core.systems import System
 from sksr.functionals.lsda import lsda
-from sksr.hamiltonian import one_electron_hamiltonian
-from sksr.scf import prepare_batch, run_scf
-from sksr.systems import System
+from sksr.ks.scf import prepare_batch, run_scf
 
 HE = System("He", (2,), (0.0,), 2, 0)
 LI = System("Li", (3,), (0.0,), 3, 1)

@@ -38,12 +38,13 @@ import jax.numpy as jnp
 import numpy as np
 
 import sksr
-from sksr import scf
+from sksr.core.systems import System
 from sksr.functionals import lsda
 from sksr.functionals.neural import flatten_params, init_params
-from sksr.loss import LossSettings, ksr_loss, make_references
-from sksr.systems import System
-from sksr.training import TrainingSettings, _Problem
+from sksr.ks import scf
+from sksr.training.loss import LossSettings, ksr_loss, make_references
+from sksr.training.objective import _Problem
+from sksr.training.settings import TrainingSettings
 
 TRAIN = {
     "H": System("H", [1], [0.0], 1, 1),

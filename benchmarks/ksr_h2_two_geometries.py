@@ -31,13 +31,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sksr import curves, scf  # noqa: E402
-from sksr.exact_diagonalization import two_electron_ground_state  # noqa: E402
+from sksr.core import curves  # noqa: E402
+from sksr.core.grid import PAPER_GRID  # noqa: E402
 from sksr.functionals.neural import build_xc, load_params  # noqa: E402
 from sksr.functionals.published import load_published  # noqa: E402
-from sksr.grid import PAPER_GRID  # noqa: E402
-from sksr.loss import make_references  # noqa: E402
-from sksr.training import TrainingSettings, train_seed  # noqa: E402
+from sksr.ks import scf  # noqa: E402
+from sksr.references.exact_diagonalization import two_electron_ground_state  # noqa: E402
+from sksr.training.loss import make_references  # noqa: E402
+from sksr.training.optimizer import train_seed  # noqa: E402
+from sksr.training.settings import TrainingSettings  # noqa: E402
 
 TRAIN = (1.28, 3.84)
 VALIDATION = (1.68, 2.96, 4.40, 5.52)

@@ -41,10 +41,12 @@ import warnings
 import numpy as np
 from tenpy.networks.mps import MPS
 
-from sksr.dmrg import DMRGSettings, build_model, run_dmrg
-from sksr.exact_diagonalization import system_fock_space_ground_state
-from sksr.grid import PAPER_GRID, Grid
-from sksr.systems import System
+from sksr.core.grid import PAPER_GRID, Grid
+from sksr.core.systems import System
+from sksr.references.dmrg.driver import run_dmrg
+from sksr.references.dmrg.model import build_model
+from sksr.references.dmrg.settings import DMRGSettings
+from sksr.references.exact_diagonalization import system_fock_space_ground_state
 
 MOLECULES = {
     "LiH": System("LiH", [3, 1], [-1.60, 1.60], 4, 0),

@@ -5,8 +5,8 @@ import os
 import pytest
 
 import sksr  # noqa: F401  (float64 on)
-from sksr.grid import Grid
-from sksr.systems import System
+from sksr.core.grid import Grid
+from sksr.core.systems import System
 
 
 def pytest_collection_modifyitems(config, items):
@@ -39,9 +39,9 @@ def lsda_stand_in_data(systems, grid=TINY_GRID):
     5 mHa and LSDA densities. The right shapes for optimizer tests; not many-body references."""
     import numpy as np
 
-    from sksr import scf
     from sksr.functionals import lsda
-    from sksr.loss import make_references
+    from sksr.ks import scf
+    from sksr.training.loss import make_references
 
     batch = scf.prepare_batch(systems, grid)
     trajectory = scf.run_scf(batch, lsda.lsda(), 10)

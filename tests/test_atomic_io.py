@@ -6,7 +6,7 @@ import stat
 import numpy as np
 import pytest
 
-from sksr.atomic_io import atomic_savez, atomic_write, atomic_write_json, atomic_write_text
+from sksr.io.atomic import atomic_savez, atomic_write, atomic_write_json, atomic_write_text
 
 
 def test_text_json_and_npz_round_trip(tmp_path):

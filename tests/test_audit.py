@@ -6,7 +6,8 @@ import time
 import pytest
 import yaml
 
-from sksr import audit, cli, provenance
+from sksr.io import provenance
+from sksr.pipeline import audit, cli
 
 
 @pytest.fixture

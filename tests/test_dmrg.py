@@ -7,26 +7,23 @@ import numpy as np
 import pytest
 from tenpy.networks.mps import MPS
 
-from sksr.dmrg import (
-    DMRGNotConvergedError,
-    DMRGSettings,
-    ExponentialInteractionChain,
-    build_model,
-    hartree_fock_orbitals,
+from sksr.core.grid import PAPER_GRID, Grid
+from sksr.core.systems import System
+from sksr.references.dmrg.checkpoint import (
     load_checkpoint,
     mps_from_arrays,
     mps_to_arrays,
     problem_fingerprint,
-    run_dmrg,
-    slater_determinant_mps,
 )
-from sksr.exact_diagonalization import (
+from sksr.references.dmrg.driver import DMRGNotConvergedError, run_dmrg
+from sksr.references.dmrg.model import ExponentialInteractionChain, build_model
+from sksr.references.dmrg.settings import DMRGSettings
+from sksr.references.dmrg.start_states import hartree_fock_orbitals, slater_determinant_mps
+from sksr.references.exact_diagonalization import (
     one_electron_ground_state,
     system_fock_space_ground_state,
     two_electron_ground_state,
 )
-from sksr.grid import PAPER_GRID, Grid
-from sksr.systems import System
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -156,7 +153,7 @@ def test_slater_determinant_start_state_has_the_hartree_fock_energy():
 
 
 def test_random_start_keeps_the_quantum_numbers_and_its_seed_fixes_it():
-    from sksr.dmrg import random_start_mps
+    from sksr.references.dmrg.start_states import random_start_mps
 
     system = System("Li", [3], [0.0], 3, 1)
     sites = build_model(system, GRID_33).lat.mps_sites()
@@ -191,7 +188,7 @@ def test_interrupted_run_resumes_from_checkpoint(tmp_path, caplog):
     with pytest.raises(Interrupted):
         run_dmrg(system, grid, settings, checkpoint_path=checkpoint, after_sweep=interrupt_after_two)
     assert checkpoint.exists()
-    with caplog.at_level(logging.INFO, logger="sksr.dmrg"):
+    with caplog.at_level(logging.INFO, logger="sksr.references.dmrg"):
         resumed = run_dmrg(system, grid, settings, checkpoint_path=checkpoint)
     assert resumed.resumed_from_sweep == 2
     assert "resuming from" in caplog.text

@@ -7,10 +7,10 @@ import pytest
 
 import sksr
 
-from sksr.eigensolver import lowest_eigenpairs
-from sksr.grid import Grid
-from sksr.hamiltonian import external_potential, kinetic_matrix
-from sksr.systems import System
+from sksr.core.grid import Grid
+from sksr.core.hamiltonian import external_potential, kinetic_matrix
+from sksr.core.systems import System
+from sksr.ks.eigensolver import lowest_eigenpairs
 
 GRID = Grid(65, 0.3)
 

@@ -94,7 +94,7 @@ class Blocker(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Blocker())
 sys.path.insert(0, sys.argv[1])
 from pathlib import Path
-from sksr.code_dependencies import script_dependencies
+from sksr.pipeline.code_dependencies import script_dependencies
 for path in script_dependencies(sys.argv[2], sys.argv[1]):  # reached through imports, lazy ones included
     parts = path.relative_to(sys.argv[1]).with_suffix("").parts
     importlib.import_module(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
@@ -155,7 +155,7 @@ def rule_imports() -> dict:
 
 @pytest.mark.parametrize("rule", [r for r, _, _ in rule_scripts()])
 def test_each_rule_imports_only_what_its_environment_holds(rule, rule_imports):
-    """Import every package module the script reaches (``sksr.code_dependencies``, imports inside functions
+    """Import every package module the script reaches (``sksr.pipeline.code_dependencies``, imports inside functions
     included) and the script's own imports, with every third-party package outside the rule's conda
     environment blocked; fail naming rule, environment and package."""
     env, blocked, result = rule_imports[rule]
@@ -182,7 +182,7 @@ def test_each_environment_holds_nothing_its_rules_do_not_import(rule_imports):
 
 def test_code_dependencies_follow_imports_transitively(tmp_path):
     """script -> a (top level) -> b (inside a function) -> package __init__; plumbing is not followed."""
-    from sksr.code_dependencies import script_dependencies
+    from sksr.pipeline.code_dependencies import script_dependencies
 
     src = tmp_path / "src" / "sksr"
     (src / "sub").mkdir(parents=True)
@@ -190,9 +190,11 @@ def test_code_dependencies_follow_imports_transitively(tmp_path):
     (src / "grid.py").write_text("import numpy\n")
     (src / "a.py").write_text("from sksr.sub import b\n")
     (src / "sub" / "__init__.py").write_text("")
-    (src / "sub" / "b.py").write_text("def f():\n    from sksr import provenance\n    import sksr.c\n")
+    (src / "sub" / "b.py").write_text("def f():\n    from sksr.io import provenance\n    import sksr.c\n")
     (src / "c.py").write_text("")
-    (src / "provenance.py").write_text("from sksr import unused\n")
+    (src / "io").mkdir()
+    (src / "io" / "__init__.py").write_text("")
+    (src / "io" / "provenance.py").write_text("from sksr import unused\n")
     (src / "unused.py").write_text("")
     script = tmp_path / "script.py"
     script.write_text("import sys\nwith open('x') as f:\n    from sksr.a import thing\n")

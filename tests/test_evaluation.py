@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sksr import evaluation
-from sksr.hamiltonian import nuclear_repulsion
-from sksr.systems import System
+from sksr.core.hamiltonian import nuclear_repulsion
+from sksr.core.systems import System
+from sksr.evaluation import prediction_files, tables
 
 H = System("H", [1], [0.0], 1, 1)
 H2 = System("H2", [1, 1], [-0.64, 0.96], 2, 0)
@@ -24,7 +24,7 @@ def values(energies, density_offset=0.0):
 
 def make_tables(shift):
     methods = {"LSDA": values({n: e + shift for n, e in REF.items()}, 0.1)}
-    return evaluation.build_tables(
+    return tables.build_tables(
         methods, values(REF), SYSTEMS, SPLIT, {"H2": {"H": 2}}, {"He": "He+", "He+": None, "H": None}, 0.5
     )
 
@@ -41,8 +41,8 @@ def test_total_energy_table_columns_and_errors():
 
 def test_ionization_potential_uses_partner_and_bare_nucleus():
     energies = {"He": -2.2, "He+": -1.4}
-    assert evaluation.ionization_potential(energies, "He", "He+") == pytest.approx(0.8)
-    assert evaluation.ionization_potential(energies, "He+", None) == pytest.approx(1.4)
+    assert tables.ionization_potential(energies, "He", "He+") == pytest.approx(0.8)
+    assert tables.ionization_potential(energies, "He+", None) == pytest.approx(1.4)
     # A constant shift of every energy cancels in IPs with a partner but not against the bare nucleus.
     table = make_tables(0.001)["ionization_potentials"].set_index("system")
     assert table.loc["He", "error"] == pytest.approx(0.0, abs=1e-12)
@@ -52,8 +52,8 @@ def test_ionization_potential_uses_partner_and_bare_nucleus():
 def test_atomization_energy_includes_nuclear_repulsion_and_protons():
     energies = {"H": -0.6, "H2": -1.5}
     expected = abs(nuclear_repulsion(H2) - 1.5 + 1.2)
-    assert evaluation.atomization_energy(energies, H2, {"H": 2}) == pytest.approx(expected)
-    assert evaluation.atomization_energy({"H2": -1.5}, H2, {"p": 2}) == pytest.approx(
+    assert tables.atomization_energy(energies, H2, {"H": 2}) == pytest.approx(expected)
+    assert tables.atomization_energy({"H2": -1.5}, H2, {"p": 2}) == pytest.approx(
         abs(nuclear_repulsion(H2) - 1.5)
     )
 
@@ -61,16 +61,16 @@ def test_atomization_energy_includes_nuclear_repulsion_and_protons():
 def test_summary_rows_mean_error_and_mae():
     long = pd.DataFrame({"method": ["A"] * 3, "system": ["x", "y", "z"], "split": ["test", "test", "train"],
                          "error": [0.001, -0.003, 0.010]})
-    summary = evaluation.summary_rows(long, "total_energies").set_index("scope")
+    summary = tables.summary_rows(long, "total_energies").set_index("scope")
     assert summary.loc["test", "mean_error"] == pytest.approx(-0.001)
     assert summary.loc["test", "mae"] == pytest.approx(0.002)
     assert summary.loc["all", "mae"] == pytest.approx(0.014 / 3)
 
 
 def test_wide_view_and_formats(tmp_path):
-    tables = make_tables(0.002)
+    built = make_tables(0.002)
     paths = {fmt: str(tmp_path / f"t.{fmt}") for fmt in ("csv", "md", "tex")}
-    evaluation.write_table(tables["total_energies"], "total_energies", paths)
+    tables.write_table(built["total_energies"], "total_energies", paths)
     assert pd.read_csv(paths["csv"]).shape == (4, 7)
     markdown = open(paths["md"]).read()
     assert "| MAE (test) |  | 2.00 |" in markdown  # mHa in the wide view
@@ -83,30 +83,30 @@ def test_predictions_round_trip_and_failed_marker(tmp_path):
     predictions = {"names": np.array(["H"]), "n_electrons": np.array([1]), "energies": np.array([[-0.5, -0.6]]),
                    "densities": np.ones((1, 2, G)), "spacing": np.float64(0.5)}
     path = tmp_path / "p.npz"
-    evaluation.save_predictions(path, predictions, "LSDA")
-    loaded = evaluation.load_predictions(path)
+    prediction_files.save_predictions(path, predictions, "LSDA")
+    loaded = prediction_files.load_predictions(path)
     assert loaded["H"][0] == pytest.approx(-0.6) and loaded["H"][1].shape == (G,)
-    assert evaluation.prediction_ok(path)
+    assert prediction_files.prediction_ok(path)
     bad = dict(predictions, energies=np.array([[-0.5, np.nan]]))
     with pytest.raises(FloatingPointError, match="H"):
-        evaluation.save_predictions(tmp_path / "bad.npz", bad, "LSDA")
+        prediction_files.save_predictions(tmp_path / "bad.npz", bad, "LSDA")
     assert not (tmp_path / "bad.npz").exists()
 
 
 def test_chemical_accuracy():
-    assert list(evaluation.within_chemical_accuracy([0.0015, -0.0017])) == [True, False]
+    assert list(tables.within_chemical_accuracy([0.0015, -0.0017])) == [True, False]
 
 
 def test_diverged_seed_becomes_a_failed_marker_with_reason(tmp_path):
-    from sksr.evaluation import (
+    from sksr.core.grid import Grid
+    from sksr.core.systems import System
+    from sksr.evaluation.prediction_files import (
         diverged_systems,
         failed_predictions,
         failure_reason,
         prediction_ok,
         save_predictions,
     )
-    from sksr.grid import Grid
-    from sksr.systems import System
 
     grid = Grid(17, 0.5)
     systems = [System("H", (1,), (0.0,), 1, 1), System("He", (2,), (0.0,), 2, 0)]

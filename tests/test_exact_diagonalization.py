@@ -3,7 +3,10 @@
 import numpy as np
 import pytest
 
-from sksr.exact_diagonalization import (
+from sksr.core.grid import PAPER_GRID, Grid
+from sksr.core.hamiltonian import interaction_matrix, one_electron_energies
+from sksr.core.systems import System
+from sksr.references.exact_diagonalization import (
     LatticeHamiltonian,
     fock_space_ground_state,
     lattice_hamiltonian,
@@ -11,9 +14,6 @@ from sksr.exact_diagonalization import (
     system_fock_space_ground_state,
     two_electron_ground_state,
 )
-from sksr.grid import PAPER_GRID, Grid
-from sksr.hamiltonian import interaction_matrix, one_electron_energies
-from sksr.systems import System
 
 SMALL = Grid(num_points=17, spacing=0.5)
 

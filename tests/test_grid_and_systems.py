@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from sksr.grid import PAPER_GRID, Grid
-from sksr.systems import System, check_systems_on_grid
+from sksr.core.grid import PAPER_GRID, Grid
+from sksr.core.systems import System, check_systems_on_grid
 
 
 def test_paper_grid_coordinates():

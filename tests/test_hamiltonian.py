@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from sksr.constants import EXPONENTIAL_AMPLITUDE, EXPONENTIAL_KAPPA
-from sksr.grid import PAPER_GRID, Grid
-from sksr.hamiltonian import (
+from sksr.core.constants import EXPONENTIAL_AMPLITUDE, EXPONENTIAL_KAPPA
+from sksr.core.grid import PAPER_GRID, Grid
+from sksr.core.hamiltonian import (
     exponential_interaction,
     external_potential,
     kinetic_lower_band,
@@ -14,7 +14,7 @@ from sksr.hamiltonian import (
     nuclear_repulsion,
     one_electron_energies,
 )
-from sksr.systems import System
+from sksr.core.systems import System
 
 
 def test_kinetic_stencil_values_at_paper_spacing():

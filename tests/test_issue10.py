@@ -25,8 +25,10 @@ import numpy as np
 import pytest
 import yaml
 
-from sksr import atomic_io, cli, config_files, interrupts, provenance
-from sksr.workflow_config import TRAINING_JOB_KEYS, ConfigError, check_config
+from sksr.io import atomic
+from sksr.io import interrupts, provenance
+from sksr.pipeline import cli, config_files
+from sksr.pipeline.workflow_config import TRAINING_JOB_KEYS, ConfigError, check_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "config" / "smoke.yaml"
@@ -69,9 +71,9 @@ def _bad_candidates(default):
 def _settings_cases():
     """(config key, section path, field, value, constructor) for every field of DMRGSettings and
     TrainingSettings (fields added later are walked too)."""
-    from sksr.dmrg import DMRGSettings
-    from sksr.references import SelfCheckSettings
-    from sksr.training import TrainingSettings
+    from sksr.references.dmrg.settings import DMRGSettings
+    from sksr.references.self_checked import SelfCheckSettings
+    from sksr.training.settings import TrainingSettings
 
     cases = []
     for cls, section in ((DMRGSettings, ("references", "dmrg")), (SelfCheckSettings, ("references", "self_check")),
@@ -101,7 +103,7 @@ def test_config_check_refuses_everything_the_jobs_would_refuse():
     """Walk every field of the jobs' settings classes with values of every kind: whenever the job-level
     constructor (built from the config exactly as the job builds it) refuses a value, check_config refuses
     the same config first, naming the key; whenever it accepts, check_config does not object."""
-    from sksr.workflow_config import dmrg_settings_input, self_check_settings_input, training_settings_input
+    from sksr.pipeline.workflow_config import dmrg_settings_input, self_check_settings_input, training_settings_input
 
     refused = 0
     for cls, section, name, value in _settings_cases():
@@ -155,7 +157,8 @@ def test_probe_run_keeps_finished_work(tmp_path):
     seed.mkdir(parents=True)
     (seed / "run.json").write_text("{}")
     (work / "k.yaml").write_text("training: {kept_iterations: 20}\n")
-    result = run([sys.executable, "-m", "sksr.cli", "run", "--configfile", "config/smoke.yaml", "k.yaml"], cwd=work)
+    result = run([sys.executable, "-m", "sksr.pipeline.cli", "run", "--configfile", "config/smoke.yaml", "k.yaml"],
+                 cwd=work)
     assert result.returncode != 0
     assert "k.yaml:1: training.kept_iterations" in result.stdout + result.stderr
     assert (seed / "run.json").read_text() == "{}"
@@ -167,7 +170,7 @@ def test_probe_run_keeps_finished_work(tmp_path):
 def test_yaml_syntax_error_names_file_and_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("training:\n  num_seeds: 3\n  models: [lsda\n")
-    result = run([sys.executable, "-m", "sksr.cli", "run", "-n", "--configfile", str(SMOKE), str(bad)])
+    result = run([sys.executable, "-m", "sksr.pipeline.cli", "run", "-n", "--configfile", str(SMOKE), str(bad)])
     assert result.returncode == 1
     assert f"{bad}:4:1: YAML syntax error" in result.stderr, result.stderr
     with pytest.raises(ConfigError, match=r"bad\.yaml:4:1: YAML syntax error"):
@@ -253,7 +256,7 @@ def test_load_params_refuses_edited_json(saved_params):
     with pytest.raises(ValueError, match="shapes"):
         load_params(saved_params)
     path.write_text(path.read_text()[:30])
-    with pytest.raises(atomic_io.CorruptFileError, match="best.json"):
+    with pytest.raises(atomic.CorruptFileError, match="best.json"):
         load_params(saved_params)
 
 
@@ -261,17 +264,17 @@ def test_load_params_refuses_edited_json(saved_params):
 
 
 def test_readers_name_the_corrupt_file(tmp_path):
-    from sksr.datasets import load_dataset
+    from sksr.training.datasets import load_dataset
 
     path = tmp_path / "train.npz"
     np.savez(path, energies=np.zeros(3000))
     os.truncate(path, 6000)
-    for reader in (atomic_io.read_npz, load_dataset):
-        with pytest.raises(atomic_io.CorruptFileError, match=str(path)):
+    for reader in (atomic.read_npz, load_dataset):
+        with pytest.raises(atomic.CorruptFileError, match=str(path)):
             reader(path)
     record = tmp_path / "record.json"
     record.write_text('{"outputs": ')
-    with pytest.raises(atomic_io.CorruptFileError, match=str(record)):
+    with pytest.raises(atomic.CorruptFileError, match=str(record)):
         provenance.load_record(record)
 
 
@@ -292,7 +295,7 @@ def test_a_job_that_fails_on_a_corrupt_input_names_it(tmp_path):
     reference = tmp_path / "He.npz"
     np.savez(reference, density=np.zeros(3000))
     os.truncate(reference, 6000)
-    with pytest.raises(atomic_io.CorruptFileError) as error:
+    with pytest.raises(atomic.CorruptFileError) as error:
         with provenance.snakemake_job(_FakeSnakemake(tmp_path, [str(reference)])):
             np.load(reference)["density"]
     assert str(reference) in str(error.value) and "sksr audit --repair" in str(error.value)
@@ -303,7 +306,7 @@ _STOPPED_JOB = """
 import sys, time
 sys.path.insert(0, {src!r})
 from pathlib import Path
-from sksr import provenance
+from sksr.io import provenance
 
 class Output(list):
     pass
@@ -401,7 +404,8 @@ def test_stopping_the_runner_stops_its_jobs(workdir, signum):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     env.pop("SKSR_RUNNER", None)
     runner = subprocess.Popen(
-        [sys.executable, "-m", "sksr.cli", "run", "references", "--configfile", "config/smoke.yaml", "slow.yaml"],
+        [sys.executable, "-m", "sksr.pipeline.cli", "run", "references", "--configfile", "config/smoke.yaml",
+         "slow.yaml"],
         cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     try:
@@ -448,7 +452,8 @@ def test_partial_tree_fails_the_audit_and_corrupt_input_is_repaired(workdir):
     smk = [sys.executable, "-m", "snakemake", "--nolock", "--cores", "2"]
     built = run(smk + ["references", "--configfile", "config/smoke.yaml"], cwd=workdir, timeout=600)
     assert built.returncode == 0, built.stderr[-3000:]
-    audit = [sys.executable, "-m", "sksr.cli", "audit", "results", "figures", "--configfile", "config/smoke.yaml"]
+    audit = [sys.executable, "-m", "sksr.pipeline.cli", "audit", "results", "figures", "--configfile",
+             "config/smoke.yaml"]
     partial = run(audit, cwd=workdir)
     assert partial.returncode == 1
     assert "MISSING      figures/tables/total_energies.csv" in partial.stdout

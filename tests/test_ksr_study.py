@@ -17,14 +17,15 @@ import numpy as np
 import pytest
 
 import sksr
-from sksr import curves, scf
-from sksr.exact_diagonalization import one_electron_ground_state, two_electron_ground_state
+from sksr.core import curves
+from sksr.core.hamiltonian import one_electron_energies
+from sksr.core.systems import System
 from sksr.functionals import lsda
 from sksr.functionals import neural as nn
 from sksr.functionals.published import load_published
-from sksr.hamiltonian import one_electron_energies
-from sksr.loss import LossSettings, make_loss_function, make_references
-from sksr.systems import System
+from sksr.ks import scf
+from sksr.references.exact_diagonalization import one_electron_ground_state, two_electron_ground_state
+from sksr.training.loss import LossSettings, make_loss_function, make_references
 
 PAPER_GRID = sksr.Grid(num_points=513, spacing=0.08)
 CHEMICAL_ACCURACY = 1.6e-3  # Ha
@@ -193,7 +194,8 @@ def test_exact_curve_data_recomputes(separation, exact_curve):
 
 
 def test_training_with_reflection_symmetry_refuses_molecules_without_a_mirror(tmp_path):
-    from sksr.training import TrainingSettings, train_seed
+    from sksr.training.optimizer import train_seed
+    from sksr.training.settings import TrainingSettings
 
     grid = sksr.Grid(num_points=65, spacing=0.3)
     good = [curves.hydrogen_molecule(1.2, grid.spacing)]

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import yaml
 
-from sksr.config_files import check_files
-from sksr.curve_study import curve_error_rows, curve_error_summary, curve_errors_markdown
-from sksr.curves import curve_members, grid_steps
-from sksr.provenance import lookup
-from sksr.workflow_config import ConfigError, expand_curves
+from sksr.core.curves import curve_members, grid_steps
+from sksr.evaluation.curve_errors import curve_error_rows, curve_error_summary, curve_errors_markdown
+from sksr.io.provenance import lookup
+from sksr.pipeline.config_files import check_files
+from sksr.pipeline.workflow_config import ConfigError, expand_curves
 from test_workflow import ROOT, job_counts, snakemake
 
 KSR = ROOT / "config" / "ksr_h2.yaml"
@@ -95,7 +95,7 @@ def test_study_dag_shares_the_rules():
 
 def test_study_tables_read_no_nan_for_missing_ip_and_ae():
     """Without ionization pairs and fragments, the error summary of a method has NaN IP/AE MAEs, not a crash."""
-    from sksr.evaluation import method_error_summary
+    from sksr.evaluation.tables import method_error_summary
 
     refs = {"x": (-1.0, np.ones(5))}
     values = {"x": (-1.001, np.ones(5)), "_spacing": 0.1}
@@ -111,9 +111,9 @@ def test_direct_ml_fits_its_training_energies_and_predicts_without_densities():
     gradient is exact (central differences); predictions carry energies only."""
     import jax
 
-    from sksr.curves import hydrogen_molecule
-    from sksr.direct_ml import direct_loss, direct_predictions, fit_direct_ml, init_direct_params, potentials
-    from sksr.grid import Grid
+    from sksr.core.curves import hydrogen_molecule
+    from sksr.core.grid import Grid
+    from sksr.training.direct_ml import direct_loss, direct_predictions, fit_direct_ml, init_direct_params, potentials
 
     grid = Grid(129, 0.16)
     train_systems = [hydrogen_molecule(r, grid.spacing) for r in (1.28, 3.20)]
@@ -143,10 +143,10 @@ def test_h2_plus_reference_is_the_exact_five_point_eigenvalue():
     5-point one-electron Hamiltonian, computed here independently with a banded LAPACK solver."""
     import scipy.linalg
 
-    from sksr.curves import hydrogen_molecule
-    from sksr.grid import PAPER_GRID
-    from sksr.hamiltonian import external_potential, kinetic_stencil
-    from sksr.references import compute_reference
+    from sksr.core.curves import hydrogen_molecule
+    from sksr.core.grid import PAPER_GRID
+    from sksr.core.hamiltonian import external_potential, kinetic_stencil
+    from sksr.references.self_checked import compute_reference
 
     for separation in (1.28, 4.00, 8.48):
         system = hydrogen_molecule(separation, PAPER_GRID.spacing, n_electrons=1)
@@ -164,9 +164,9 @@ def test_stretched_h2_reference_tends_to_two_hydrogen_atoms():
     below 0.3 mHa at R = 6 bohr."""
     import json
 
-    from sksr.grid import PAPER_GRID
-    from sksr.references import compute_reference
-    from sksr.systems import System
+    from sksr.core.grid import PAPER_GRID
+    from sksr.core.systems import System
+    from sksr.references.self_checked import compute_reference
 
     curve = json.loads((ROOT / "tests" / "data" / "ksr_h2_exact_curve.json").read_text())["points"]
     e_h = compute_reference(System("H", (1,), (0.0,), 1, 1), PAPER_GRID).total_energy

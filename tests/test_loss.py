@@ -1,4 +1,4 @@
-"""KSR loss (sksr.loss): formulas against hand computation, and its gradient through the SCF.
+"""KSR loss (sksr.training.loss): formulas against hand computation, and its gradient through the SCF.
 
 The references here are synthetic but physically shaped: LSDA self-consistent energies and densities on
 a tiny grid, shifted by a few mHa / blurred, so that the loss is non-zero. Gradient checks do not care
@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 import sksr
-from sksr import scf
+from sksr.core.systems import System
 from sksr.functionals import lsda
 from sksr.functionals import neural as nn
-from sksr.loss import (
+from sksr.ks import scf
+from sksr.training.loss import (
     LossSettings,
     density_loss,
     energy_loss,
@@ -23,7 +24,6 @@ from sksr.loss import (
     make_loss_function,
     make_references,
 )
-from sksr.systems import System
 
 GRID = sksr.Grid(num_points=33, spacing=0.6)
 # Mixed batch: unrestricted one- and three-electron, restricted two-electron systems.

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import sksr
+from sksr.core.hamiltonian import interaction_matrix
 from sksr.functionals import neural as nn
-from sksr.hamiltonian import interaction_matrix
 
 GRID = sksr.Grid(num_points=33, spacing=0.6)
 

@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 import scipy.optimize
 
-from sksr import training
+from sksr.core.systems import System
 from sksr.functionals import neural as nn
-from sksr.loss import LossParts
-from sksr.systems import System
-from sksr.training import SelectionError, TrainingSettings, select_best_seed, train_seed
+from sksr.training import objective, optimizer, replay, selection
+from sksr.training.loss import LossParts
+from sksr.training.optimizer import train_seed
+from sksr.training.selection import SelectionError, select_best_seed
+from sksr.training.settings import TrainingSettings
 
 from conftest import lsda_stand_in_data
 
@@ -102,7 +104,7 @@ def test_budget_counts_evaluations_exactly_as_scipy_fmin_l_bfgs_b(maxfun):
         value, gradient = rosenbrock(x)
         return LossParts(value, value, 0.0), gradient, 0.0
 
-    status, message = training._minimize(evaluate, x0, run)
+    status, message = optimizer._minimize(evaluate, x0, run)
     assert status == "ok"
     assert run.count == info["funcalls"]
     if info["warnflag"] == 1:  # stopped by the budget: at the first iteration boundary past maxfun
@@ -118,7 +120,7 @@ def test_paper_protocol_is_the_default():
     )
     assert settings.network_float32 and settings.checkpoint_every == 10 and settings.kept_iterations == 1
     assert settings.energy_loss_weight == 0.5 and settings.num_iterations == 10
-    assert training.DEFAULT_MAX_VALIDATION_LOSS == 0.1
+    assert selection.DEFAULT_MAX_VALIDATION_LOSS == 0.1
 
 
 # ---- selection ----------------------------------------------------------------------------------------
@@ -165,7 +167,7 @@ def test_a_killed_seed_resumes_from_its_replay_log_exactly(data, tmp_path, monke
     settings = TrainingSettings(max_evaluations=9, num_iterations=6, checkpoint_every=3, network_float32=False)
     reference = train_seed("lsda", 5, *data, settings, tmp_path / "uninterrupted")
 
-    original = training._Problem.loss_and_gradient
+    original = objective._Problem.loss_and_gradient
     calls = {"n": 0}
 
     def killed_after_five(self, vector):
@@ -174,7 +176,7 @@ def test_a_killed_seed_resumes_from_its_replay_log_exactly(data, tmp_path, monke
             raise KeyboardInterrupt  # stands in for SIGTERM/SIGKILL of the job
         return original(self, vector)
 
-    monkeypatch.setattr(training._Problem, "loss_and_gradient", killed_after_five)
+    monkeypatch.setattr(objective._Problem, "loss_and_gradient", killed_after_five)
     with pytest.raises(KeyboardInterrupt):
         train_seed("lsda", 5, *data, settings, tmp_path / "run", replay_dir=tmp_path / "replay")
     assert not (tmp_path / "run" / "run.json").exists()
@@ -184,7 +186,7 @@ def test_a_killed_seed_resumes_from_its_replay_log_exactly(data, tmp_path, monke
         return original(self, vector)
 
     calls["n"] = 0
-    monkeypatch.setattr(training._Problem, "loss_and_gradient", counted)
+    monkeypatch.setattr(objective._Problem, "loss_and_gradient", counted)
     resumed = train_seed("lsda", 5, *data, settings, tmp_path / "run", replay_dir=tmp_path / "replay")
     assert _losses(tmp_path / "run") == _losses(tmp_path / "uninterrupted")  # bitwise (repr of floats)
     assert calls["n"] == reference["num_evaluations"] - 5  # the first five came from the log
@@ -195,21 +197,21 @@ def test_a_killed_seed_resumes_from_its_replay_log_exactly(data, tmp_path, monke
 
 def test_the_replay_fingerprint_covers_seed_settings_data_and_code(data, monkeypatch):
     settings = TrainingSettings(num_iterations=6, network_float32=False)
-    spec, train, _ = training._problems("lsda", *data, settings)
-    base = training.run_fingerprint("lsda", 1, spec, settings, train)
-    assert base == training.run_fingerprint("lsda", 1, spec, settings, train)
-    assert base != training.run_fingerprint("lsda", 2, spec, settings, train)
+    spec, train, _ = optimizer._problems("lsda", *data, settings)
+    base = replay.run_fingerprint("lsda", 1, spec, settings, train)
+    assert base == replay.run_fingerprint("lsda", 1, spec, settings, train)
+    assert base != replay.run_fingerprint("lsda", 2, spec, settings, train)
     other = TrainingSettings(num_iterations=5, network_float32=False)
-    assert base != training.run_fingerprint("lsda", 1, spec, other, train)
-    _, other_data, _ = training._problems("lsda", data[0], data[1]._replace(energies=data[1].energies + 1e-9),
+    assert base != replay.run_fingerprint("lsda", 1, spec, other, train)
+    _, other_data, _ = optimizer._problems("lsda", data[0], data[1]._replace(energies=data[1].energies + 1e-9),
                                           data[2], data[3], settings)
-    assert base != training.run_fingerprint("lsda", 1, spec, settings, other_data)
-    assert base != training.run_fingerprint("lsda", 1, spec, settings, train, mode="batched:30")
-    monkeypatch.setattr(training, "runtime_fingerprint", lambda: ["gpu", ["H100"], ""])
-    assert base != training.run_fingerprint("lsda", 1, spec, settings, train)
+    assert base != replay.run_fingerprint("lsda", 1, spec, settings, other_data)
+    assert base != replay.run_fingerprint("lsda", 1, spec, settings, train, mode="batched:30")
+    monkeypatch.setattr(replay, "runtime_fingerprint", lambda: ["gpu", ["H100"], ""])
+    assert base != replay.run_fingerprint("lsda", 1, spec, settings, train)
     monkeypatch.undo()
-    monkeypatch.setattr(training, "code_fingerprint", lambda: "edited code")
-    assert base != training.run_fingerprint("lsda", 1, spec, settings, train)
+    monkeypatch.setattr(replay, "code_fingerprint", lambda: "edited code")
+    assert base != replay.run_fingerprint("lsda", 1, spec, settings, train)
 
 
 def test_a_disk_error_in_the_replay_log_fails_the_job_not_the_seed(data, tmp_path, monkeypatch):
@@ -218,7 +220,7 @@ def test_a_disk_error_in_the_replay_log_fails_the_job_not_the_seed(data, tmp_pat
     def disk_full(self, *args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(training.ReplayLog, "append", disk_full)
+    monkeypatch.setattr(replay.ReplayLog, "append", disk_full)
     with pytest.raises(OSError, match="No space left"):
         train_seed("lsda", 1, *data, settings, tmp_path / "run", replay_dir=tmp_path / "replay")
     assert not (tmp_path / "run" / "run.json").exists()  # no record saying "failed": the job reruns
@@ -234,7 +236,7 @@ def test_a_corrupt_replay_header_is_discarded(data, tmp_path):
 
 def test_a_replay_log_of_another_run_is_discarded(data, tmp_path):
     settings = TrainingSettings(max_evaluations=4, num_iterations=6, checkpoint_every=2, network_float32=False)
-    log = training.ReplayLog(tmp_path / "replay", "another run", 560, training.LOGGER)
+    log = replay.ReplayLog(tmp_path / "replay", "another run", 560, objective.LOGGER)
     log.append(np.zeros(560), LossParts(1.0, 1.0, 0.0), np.zeros(560), 0.1)
     log._file.close()
     record = train_seed("lsda", 1, *data, settings, tmp_path / "run", replay_dir=tmp_path / "replay")

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from sksr import provenance
+from sksr.io import provenance
 
 
 def test_sha256_changes_with_content(tmp_path):

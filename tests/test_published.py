@@ -17,11 +17,11 @@ import pytest
 import yaml
 
 import sksr
-from sksr.evaluation import build_tables, error_summary
-from sksr.prediction import predict
+from sksr.core.systems import System
+from sksr.evaluation.prediction import predict
+from sksr.evaluation.tables import build_tables, error_summary
 from sksr.functionals import neural as nn
 from sksr.functionals import published
-from sksr.systems import System
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCES = json.loads((ROOT / "tests" / "data" / "paper_grid_references.json").read_text())

@@ -7,12 +7,13 @@ import os
 import numpy as np
 import pytest
 
-from sksr import references
-from sksr.dmrg import DMRGSettings
-from sksr.grid import Grid
-from sksr.hamiltonian import nuclear_repulsion
-from sksr.exact_diagonalization import system_fock_space_ground_state, two_electron_ground_state
-from sksr.references import (
+from sksr.core.grid import Grid
+from sksr.core.hamiltonian import nuclear_repulsion
+from sksr.core.systems import System
+from sksr.references import self_checked
+from sksr.references.dmrg.settings import DMRGSettings
+from sksr.references.exact_diagonalization import system_fock_space_ground_state, two_electron_ground_state
+from sksr.references.self_checked import (
     SUMMARY_COLUMNS,
     ReferenceSelfCheckError,
     SelfCheckSettings,
@@ -23,7 +24,6 @@ from sksr.references import (
     save_reference,
     write_summary,
 )
-from sksr.systems import System
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -67,7 +67,7 @@ def test_references_prove_themselves_and_match_exact_diagonalization(two_results
 def test_self_check_fails_a_run_stuck_in_a_wrong_occupation(monkeypatch):
     """He+ + H instead of He + H+: with the nuclei 28 bohr apart, DMRG from a product state with one electron
     on each nucleus cannot move the H electron across (its tail is below svd_min): the second start exposes it."""
-    import sksr.dmrg
+    import sksr.references.dmrg.start_states
     from tenpy.networks.mps import MPS
 
     grid = Grid(num_points=65, spacing=0.5)
@@ -78,7 +78,7 @@ def test_self_check_fails_a_run_stuck_in_a_wrong_occupation(monkeypatch):
         states[grid.index_of(-14.0)], states[grid.index_of(14.0)] = "up", "down"
         return MPS.from_product_state(sites, states, bc="finite", unit_cell_width=grid.num_points)
 
-    monkeypatch.setattr(sksr.dmrg, "product_start_mps", wrong_occupation)
+    monkeypatch.setattr(sksr.references.dmrg.start_states, "product_start_mps", wrong_occupation)
     check = SelfCheckSettings(starts=("hartree_fock", "product"), exact_max_electrons=0)
     with pytest.raises(ReferenceSelfCheckError, match=r"HeH\+: reference failed its self-check: independent "
                        r"starts disagree by [0-9.]+e-02 Ha > start_tolerance 1e-07 \(hartree_fock -2\.[0-9]+ Ha, "
@@ -98,7 +98,7 @@ def test_self_check_fails_a_bond_dimension_too_small():
 
 
 def test_extrapolation_to_zero_discarded_weight():
-    from sksr.dmrg import extrapolate_to_zero_truncation
+    from sksr.references.dmrg.driver import extrapolate_to_zero_truncation
 
     # E(w) = -1 + 100 w through w = 1e-6 and 1e-7: the line hits w = 0 at -1.
     assert extrapolate_to_zero_truncation(-1 + 1e-4, 1e-6, -1 + 1e-5, 1e-7) == pytest.approx(-1.0, abs=1e-15)
@@ -188,4 +188,4 @@ def test_load_rejects_foreign_npz(tmp_path):
     path = tmp_path / "x.npz"
     np.savez(path, a=np.zeros(3))
     with pytest.raises(ValueError, match="not an sksr reference file"):
-        references.load_reference(path)
+        self_checked.load_reference(path)

@@ -6,12 +6,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from sksr.core.grid import PAPER_GRID, Grid
+from sksr.core.hamiltonian import external_potential, interaction_matrix, kinetic_matrix
+from sksr.core.systems import System
 from sksr.functionals.exact import exact_one_electron
 from sksr.functionals.lsda import lsda, lsda_eps_xc, scaled_lsda
-from sksr.grid import PAPER_GRID, Grid
-from sksr.hamiltonian import external_potential, interaction_matrix, kinetic_matrix
-from sksr.scf import _run_scf, kohn_sham, prepare_batch, run_scf
-from sksr.systems import System
+from sksr.ks.scf import _run_scf, kohn_sham, prepare_batch, run_scf
 
 from conftest import atom
 
@@ -37,7 +37,7 @@ def test_lsda_he_and_li_match_published_values():
 
 
 def _reference_scf(system, grid, num_iterations, mixing=0.5, decay=0.9):
-    """Plain NumPy SCF with dense eigh and explicit RKS/UKS branches (independent of sksr.scf)."""
+    """Plain NumPy SCF with dense eigh and explicit RKS/UKS branches (independent of sksr.ks.scf)."""
     h = grid.spacing
     hamiltonian = kinetic_matrix(grid) + np.diag(external_potential(system, grid))
     kernel = h * interaction_matrix(grid)
@@ -125,7 +125,7 @@ def test_unrolled_and_looped_iterations_agree(small_grid):
 
 def test_restricted_systems_evaluate_the_functional_once():
     """batch_xc_energy(_and_potential) == the explicitly symmetrized per-system functions."""
-    from sksr.scf import batch_xc_energy_and_potential, xc_energy_and_potential
+    from sksr.ks.scf import batch_xc_energy_and_potential, xc_energy_and_potential
 
     grid = Grid(65, 0.3)
     x = grid.coordinates

@@ -1,12 +1,12 @@
-"""Seed table rows and the selection rules beyond the paper (sksr.evaluation, sksr.seed_selection)."""
+"""Seed table rows and the selection rules beyond the paper (sksr.evaluation.tables, sksr.evaluation.seed_selection)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from sksr import seed_selection as rules
-from sksr.evaluation import SEED_TABLE_COLUMNS, seed_row
-from sksr.training import exclusion_reason
+from sksr.evaluation import seed_selection as rules
+from sksr.evaluation.tables import SEED_TABLE_COLUMNS, seed_row
+from sksr.training.selection import exclusion_reason
 
 
 def _record(seed, loss, status="ok"):

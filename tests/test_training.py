@@ -10,11 +10,14 @@ import json
 import numpy as np
 import pytest
 
-from sksr import training
+from sksr.core.systems import System
 from sksr.functionals import neural as nn
-from sksr.systems import System
-from sksr.workflow_config import TRAINING_JOB_KEYS
-from sksr.training import SelectionError, TrainingSettings, select_best_seed, train_seed, train_seeds_batched
+from sksr.pipeline.workflow_config import TRAINING_JOB_KEYS
+from sksr.training import objective
+from sksr.training.batched_seeds import train_seeds_batched
+from sksr.training.optimizer import train_seed
+from sksr.training.selection import SelectionError, select_best_seed
+from sksr.training.settings import TrainingSettings
 
 from conftest import lsda_stand_in_data
 
@@ -112,7 +115,7 @@ def test_batched_seeds_follow_the_single_seed_runs(data, tmp_path):
 
 
 def test_non_finite_loss_fails_the_seed(data, tmp_path, monkeypatch):
-    original = training._Problem.loss_and_gradient
+    original = objective._Problem.loss_and_gradient
     calls = {"n": 0}
 
     def poisoned(self, vector):
@@ -122,7 +125,7 @@ def test_non_finite_loss_fails_the_seed(data, tmp_path, monkeypatch):
             return parts._replace(total=float("nan")), gradient
         return parts, gradient
 
-    monkeypatch.setattr(training._Problem, "loss_and_gradient", poisoned)
+    monkeypatch.setattr(objective._Problem, "loss_and_gradient", poisoned)
     record = train_seed("lsda", 1, *data, SETTINGS, tmp_path / "bad")
     assert record["status"] == "failed"
     assert (
@@ -189,7 +192,7 @@ def test_selection_fails_clearly_when_every_seed_failed(tmp_path):
 def test_an_evaluation_that_raises_fails_only_that_seed(data, tmp_path, monkeypatch):
     """The batched call raising falls back to one-by-one evaluation; the seed whose evaluation raises fails."""
     settings = TrainingSettings(max_evaluations=6, num_iterations=6, checkpoint_every=3, network_float32=False)
-    original = training._Problem.loss_and_gradient
+    original = objective._Problem.loss_and_gradient
     bad_seed_start = nn.flatten_params(nn.NeuralXCSpec("lsda"), nn.init_params(nn.NeuralXCSpec("lsda"), 4))
 
     def batched_raises(self, vectors):
@@ -200,8 +203,8 @@ def test_an_evaluation_that_raises_fails_only_that_seed(data, tmp_path, monkeypa
             raise RuntimeError("eigensolver refused a non-finite potential")
         return original(self, vector)
 
-    monkeypatch.setattr(training._Problem, "batched_loss_and_gradient", batched_raises)
-    monkeypatch.setattr(training._Problem, "loss_and_gradient", single_raises_for_seed_4)
+    monkeypatch.setattr(objective._Problem, "batched_loss_and_gradient", batched_raises)
+    monkeypatch.setattr(objective._Problem, "loss_and_gradient", single_raises_for_seed_4)
     records = train_seeds_batched("lsda", [3, 4], *data, settings, [tmp_path / "s3", tmp_path / "s4"])
     assert records[0]["status"] == "ok" and records[0]["num_evaluations"] > 6
     assert records[1]["status"] == "failed"

@@ -6,9 +6,12 @@ import csv
 import numpy as np
 import pytest
 
+from sksr.core.systems import System
 from sksr.functionals import neural as nn
-from sksr.systems import System
-from sksr.training import TrainingSettings, _Problem, train_seed, train_seeds_batched
+from sksr.training.batched_seeds import train_seeds_batched
+from sksr.training.objective import _Problem
+from sksr.training.optimizer import train_seed
+from sksr.training.settings import TrainingSettings
 
 from conftest import lsda_stand_in_data
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sksr.workflow_config import ConfigError, check_config
+from sksr.pipeline.workflow_config import ConfigError, check_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = ROOT / "config" / "smoke.yaml"
@@ -103,24 +103,35 @@ def test_stage_targets(target, rules):
 
 def test_code_inputs_follow_the_physics(smoke_dry_run):
     reference = rule_inputs(smoke_dry_run, "reference")
-    assert "src/sksr/dmrg.py" in reference and "src/sksr/hamiltonian.py" in reference
-    assert not any("plotting" in p or "training" in p for p in reference)
+    assert "src/sksr/references/dmrg/driver.py" in reference and "src/sksr/core/hamiltonian.py" in reference
+    assert not any("figures" in p or "training" in p for p in reference)
     baseline = rule_inputs(smoke_dry_run, "baseline")
-    assert "src/sksr/scf.py" in baseline and "src/sksr/functionals/lsda.py" in baseline
-    assert "src/sksr/dmrg.py" not in baseline
+    assert "src/sksr/ks/scf.py" in baseline and "src/sksr/functionals/lsda.py" in baseline
+    assert "src/sksr/references/dmrg/driver.py" not in baseline
     train = rule_inputs(smoke_dry_run, "train_seed")
-    assert "src/sksr/training.py" in train and "src/sksr/loss.py" in train
+    assert "src/sksr/training/optimizer.py" in train and "src/sksr/training/loss.py" in train
     figure = rule_inputs(smoke_dry_run, "figure")
-    assert "src/sksr/plotting.py" in figure
+    assert "src/sksr/evaluation/figures/make.py" in figure
     # restyling never retrains: figures depend on no training or SCF code
-    assert not any(m in p for p in figure for m in ("training.py", "scf.py", "dmrg.py"))
+    assert not any(p.startswith(("src/sksr/training/", "src/sksr/ks/", "src/sksr/references/dmrg/")) for p in figure)
     # the code inputs are the import facts of each rule's script, not a hand-kept list
-    from sksr.code_dependencies import script_dependencies
+    from sksr.pipeline.code_dependencies import script_dependencies
 
-    for rule, script in [("reference", "reference.py"), ("train_seed", "train_seed.py"), ("figure", "figure.py")]:
-        facts = {str(p.relative_to(ROOT)) for p in script_dependencies(ROOT / "workflow" / "scripts" / script, ROOT / "src")}
+    def facts(script):
+        found = script_dependencies(ROOT / "workflow" / "scripts" / script, ROOT / "src")
+        return {str(p.relative_to(ROOT)) for p in found}
+
+    for rule, script in [("reference", "reference.py"), ("train_seed", "train_seed.py")]:
         declared = {p for p in rule_inputs(smoke_dry_run, rule) if p.startswith("src/")}
-        assert declared == facts, (rule, declared ^ facts)
+        assert declared == facts(script), (rule, declared ^ facts(script))
+    # one figure's job declares its own figure module and none of the others': restyling it reruns only it
+    jobs = re.findall(r"^rule figure:\n    input: (.*)\n(?:    .*\n)*?    wildcards: figure=(\w+)$", smoke_dry_run, re.M)
+    modules = {name: f"src/sksr/evaluation/figures/{name}.py" for _, name in jobs}
+    assert len(jobs) == 5
+    for inputs, name in jobs:
+        declared = {p for p in inputs.split(", ") if p.startswith("src/")}
+        expected = facts("figure.py") - (set(modules.values()) - {modules[name]})
+        assert modules[name] in declared and declared == expected, (name, declared ^ expected)
 
 
 @pytest.mark.parametrize(
@@ -214,8 +225,8 @@ def _references_schema_defaults(section):
 @pytest.mark.parametrize("section", ["dmrg", "self_check"])
 def test_references_schema_defaults_are_the_library_defaults(section):
     """A key left out of the config must mean the same as DMRGSettings' / SelfCheckSettings' own default."""
-    from sksr.dmrg import DMRGSettings
-    from sksr.references import SelfCheckSettings
+    from sksr.references.dmrg.settings import DMRGSettings
+    from sksr.references.self_checked import SelfCheckSettings
 
     library = {"dmrg": DMRGSettings, "self_check": SelfCheckSettings}[section]().to_dict()
     for key, default in _references_schema_defaults(section).items():
@@ -228,9 +239,9 @@ def test_job_layout_keys_are_excluded_from_result_settings():
     and every other key of the section must be a real setting of the library."""
     import dataclasses
 
-    from sksr.dmrg import DMRGSettings
-    from sksr.training import TrainingSettings
-    from sksr.workflow_config import DMRG_JOB_KEYS, TRAINING_JOB_KEYS, result_setting_keys
+    from sksr.pipeline.workflow_config import DMRG_JOB_KEYS, TRAINING_JOB_KEYS, result_setting_keys
+    from sksr.references.dmrg.settings import DMRGSettings
+    from sksr.training.settings import TrainingSettings
 
     schema = yaml.safe_load((ROOT / "workflow" / "schemas" / "config.schema.yaml").read_text())
     sections = {

@@ -3,7 +3,7 @@
 
     .venv/bin/python tools/ksr_h2_exact_curve.py [--processes 2] [--out tests/data/ksr_h2_exact_curve.json]
 
-For every separation R = 0.32, 0.40, ..., 6.00 bohr (72 geometries, nuclei placed by ``sksr.curves``) the
+For every separation R = 0.32, 0.40, ..., 6.00 bohr (72 geometries, nuclei placed by ``sksr.core.curves``) the
 singlet ground state of the lattice Hamiltonian is found by Lanczos in the two-electron space from two
 start vectors (orbital product and random) that must agree to 1e-9 Ha. The JSON holds, per separation, the
 electronic energy (no E_NN), the nuclear repulsion, the start spread and the residual, plus the code
@@ -28,10 +28,10 @@ for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from sksr.curves import hydrogen_molecule, separations  # noqa: E402
-from sksr.exact_diagonalization import two_electron_ground_state  # noqa: E402
-from sksr.grid import Grid  # noqa: E402
-from sksr.hamiltonian import nuclear_repulsion  # noqa: E402
+from sksr.core.curves import hydrogen_molecule, separations  # noqa: E402
+from sksr.core.grid import Grid  # noqa: E402
+from sksr.core.hamiltonian import nuclear_repulsion  # noqa: E402
+from sksr.references.exact_diagonalization import two_electron_ground_state  # noqa: E402
 
 GRID = Grid(num_points=513, spacing=0.08)
 SEPARATIONS = separations(0.32, 6.00, 0.08)

@@ -20,7 +20,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from sksr.evaluation import error_summary  # noqa: E402
+from sksr.evaluation.tables import error_summary  # noqa: E402
 
 PAPER = {"sKSR-global": {"test_mae": 2.7, "all_mae": 1.7, "ip_mae": 1.0, "ae_mae": 3.5}}
 STAGES = {
@@ -33,7 +33,7 @@ MODELS = [("LSDA", None), ("sKSR-LSDA", "lsda"), ("sKSR-GGA", "gga"), ("sKSR-glo
 
 
 def method_summary(tables: dict, method: str) -> dict:
-    """MAEs in mHa and the mean test density loss of one method label (``sksr.evaluation.error_summary``)."""
+    """MAEs in mHa and the mean test density loss of one method label (``sksr.evaluation.tables.error_summary``)."""
     summary = error_summary({name: table[table["method"] == method] for name, table in tables.items()})
     return {**{k: 1000 * summary[k] for k in ("test_mae", "all_mae", "ip_mae", "ae_mae")},
             "density": summary["test_density_loss"]}

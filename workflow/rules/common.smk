@@ -11,12 +11,13 @@ from snakemake.utils import validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-from sksr import config_files, interrupts  # noqa: E402
-from sksr.curves import curve_members  # noqa: E402
-from sksr.code_dependencies import script_dependencies  # noqa: E402
+from sksr.core.curves import curve_members  # noqa: E402
 from sksr.functionals.published import published_files, published_name  # noqa: E402
-from sksr.provenance import config_slice  # noqa: E402
-from sksr.workflow_config import (  # noqa: E402
+from sksr.io import interrupts  # noqa: E402
+from sksr.io.provenance import config_slice  # noqa: E402
+from sksr.pipeline import config_files  # noqa: E402
+from sksr.pipeline.code_dependencies import script_dependencies  # noqa: E402
+from sksr.pipeline.workflow_config import (  # noqa: E402
     DMRG_JOB_KEYS,
     TRAINING_JOB_KEYS,
     ConfigError,
@@ -27,7 +28,7 @@ from sksr.workflow_config import (  # noqa: E402
     result_setting_keys,
 )
 
-# Jobs stop when this Snakemake process is gone (killed, interrupted): see sksr/interrupts.py.
+# Jobs stop when this Snakemake process is gone (killed, interrupted): see sksr/io/interrupts.py.
 interrupts.register_runner()
 
 # ---- configuration: schema (types, ranges, defaults) then semantics, all before any job starts ------
@@ -99,7 +100,7 @@ def _alternatives(names):
 def code(script):
     """The rule's script and every package module it reaches through its imports, as input paths.
 
-    From the import facts (``sksr.code_dependencies``), so editing e.g. src/sksr/scf.py reruns the
+    From the import facts (``sksr.pipeline.code_dependencies``), so editing e.g. src/sksr/ks/scf.py reruns the
     Kohn-Sham jobs but not DMRG or the figures; workflow plumbing (provenance, I/O) reruns nothing.
     """
     path = os.path.join("workflow", "scripts", script)
@@ -252,8 +253,19 @@ def figure_inputs(wildcards):
             ),
         },
     }[wildcards.figure]
-    data["code"] = code("figure.py")
+    data["code"] = figure_code(wildcards.figure)
     return data
+
+
+def figure_code(figure):
+    """``code("figure.py")`` without the modules of the other figures: restyling one reruns only it."""
+    shared = {"__init__", "common", "make", figure}
+    return [
+        path
+        for path in code("figure.py")
+        if not path.startswith("src/sksr/evaluation/figures/")
+        or os.path.splitext(os.path.basename(path))[0] in shared
+    ]
 
 
 def baseline_inputs(wildcards):

@@ -1,7 +1,7 @@
 """Rule alternative_selection: a model's prediction under a selection rule beyond the paper's.
 
 -> results/predictions/sksr-<model>-<rule>.npz (the chosen seed's, or the committee's, predictions) and
-   results/training/<model>/selection-<rule>.json (which seeds, and why). See sksr.seed_selection.
+   results/training/<model>/selection-<rule>.json (which seeds, and why). See sksr.evaluation.seed_selection.
 """
 
 import sys
@@ -9,16 +9,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
-from sksr.provenance import snakemake_job  # noqa: E402
+from sksr.io.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
     import json
 
     import pandas as pd
 
-    from sksr.atomic_io import atomic_write_text
-    from sksr.evaluation import final_values, is_usable, load_reference_arrays, read_predictions, save_predictions
-    from sksr.seed_selection import apply_rule, selection_mae
+    from sksr.evaluation.prediction_files import (
+        final_values,
+        is_usable,
+        load_reference_arrays,
+        read_predictions,
+        save_predictions,
+    )
+    from sksr.evaluation.seed_selection import apply_rule, selection_mae
+    from sksr.io.atomic import atomic_write_text
 
     smk = snakemake  # noqa: F821
     model, rule = smk.wildcards.model, smk.wildcards.rule

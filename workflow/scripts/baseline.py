@@ -9,16 +9,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
-from sksr.provenance import snakemake_job  # noqa: E402
+from sksr.io.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
-    from sksr.evaluation import save_predictions
-    from sksr.prediction import predict
+    from sksr.core.grid import Grid
+    from sksr.core.systems import System
+    from sksr.evaluation.prediction import predict
+    from sksr.evaluation.prediction_files import save_predictions
     from sksr.functionals.lsda import lsda
     from sksr.functionals.neural import build_xc
     from sksr.functionals.published import load_published, published_name
-    from sksr.grid import Grid
-    from sksr.systems import System
 
     smk = snakemake  # noqa: F821
     baseline = smk.wildcards.baseline

@@ -10,18 +10,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
-from sksr.provenance import snakemake_job  # noqa: E402
+from sksr.io.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
     import json
 
     import numpy as np
 
-    from sksr.atomic_io import atomic_savez
-    from sksr.curves import curve_members
-    from sksr.grid import Grid
-    from sksr.prediction import checkpoint_energies
-    from sksr.systems import System
+    from sksr.core.curves import curve_members
+    from sksr.core.grid import Grid
+    from sksr.core.systems import System
+    from sksr.evaluation.prediction import checkpoint_energies
+    from sksr.io.atomic import atomic_savez
 
     smk = snakemake  # noqa: F821
     grid = Grid.from_dict(job.settings["grid"])

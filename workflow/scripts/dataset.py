@@ -5,12 +5,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
-from sksr.provenance import snakemake_job  # noqa: E402
+from sksr.io.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
-    from sksr.datasets import build_dataset, save_dataset
-    from sksr.grid import Grid
-    from sksr.systems import System
+    from sksr.core.grid import Grid
+    from sksr.core.systems import System
+    from sksr.training.datasets import build_dataset, save_dataset
 
     split = snakemake.wildcards.split  # noqa: F821
     names = job.settings[f"split.{split}"]

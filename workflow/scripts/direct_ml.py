@@ -1,4 +1,4 @@
-"""Rule direct_ml: the direct-ML baseline (energy from v_ext, no Kohn-Sham; sksr.direct_ml), every seed
+"""Rule direct_ml: the direct-ML baseline (energy from v_ext, no Kohn-Sham; sksr.training.direct_ml), every seed
 trained on the training split, the lowest validation loss selected -> results/predictions/direct-ml.npz
 and results/training/direct-ml/selection.json (every seed's losses)."""
 
@@ -7,19 +7,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
-from sksr.provenance import snakemake_job  # noqa: E402
+from sksr.io.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
     import json
 
     import numpy as np
 
-    from sksr.atomic_io import atomic_write_text
-    from sksr.datasets import load_dataset
-    from sksr.direct_ml import direct_predictions, fit_direct_ml, potentials
-    from sksr.evaluation import save_predictions
-    from sksr.grid import Grid
-    from sksr.systems import System
+    from sksr.core.grid import Grid
+    from sksr.core.systems import System
+    from sksr.evaluation.prediction_files import save_predictions
+    from sksr.io.atomic import atomic_write_text
+    from sksr.training.datasets import load_dataset
+    from sksr.training.direct_ml import direct_predictions, fit_direct_ml, potentials
 
     smk = snakemake  # noqa: F821
     settings = job.settings
@@ -46,7 +46,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     systems = [System.from_dict(spec, name=n) for n, spec in settings["systems"].items()]
     save_predictions(smk.output.npz, direct_predictions(best["params"], systems, grid), method="direct-ml")
     record = {
-        "input": "external potential v_ext (sksr.direct_ml)",
+        "input": "external potential v_ext (sksr.training.direct_ml)",
         "selected": {k: best[k] for k in ("seed", "train_loss", "validation_loss", "evaluations")},
         "seeds": [{k: f[k] for k in ("seed", "train_loss", "validation_loss", "evaluations", "message")} for f in fits],
     }

@@ -10,16 +10,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
-from sksr.provenance import snakemake_job  # noqa: E402
+from sksr.io.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
     import json
 
-    from sksr.evaluation import diverged_systems, failed_predictions, save_predictions
-    from sksr.prediction import predict
+    from sksr.core.grid import Grid
+    from sksr.core.systems import System
+    from sksr.evaluation.prediction import predict
+    from sksr.evaluation.prediction_files import diverged_systems, failed_predictions, save_predictions
     from sksr.functionals.neural import build_xc, load_params
-    from sksr.grid import Grid
-    from sksr.systems import System
 
     smk = snakemake  # noqa: F821
     method = f"sksr-{smk.wildcards.model}"

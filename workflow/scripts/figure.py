@@ -5,13 +5,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
-from sksr.provenance import snakemake_job  # noqa: E402
+from sksr.io.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
-    from sksr import plotting
+    from sksr.evaluation.figures.make import make_figure
 
     smk = snakemake  # noqa: F821
-    plotting.make_figure(
+    make_figure(
         smk.wildcards.figure,
         inputs={k: v for k, v in smk.input.items() if k != "code"},
         outputs=list(smk.output.figures),

@@ -3,7 +3,7 @@
 DMRG checkpoints (results/.checkpoints/references/<system>-<fingerprint>.npz, one per start state) are not
 rule outputs, so a killed or failed job keeps them and the rerun resumes; the fingerprint (system, grid,
 settings, start) in the name keeps a checkpoint of other settings from being resumed. They are removed once
-the reference is saved. A reference that fails its self-check fails the job (sksr.references).
+the reference is saved. A reference that fails its self-check fails the job (sksr.references.self_checked).
 """
 
 import os
@@ -16,12 +16,13 @@ for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
-from sksr.provenance import snakemake_job  # noqa: E402
+from sksr.io.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
-    from sksr.grid import Grid
-    from sksr.references import DMRGSettings, SelfCheckSettings, compute_reference, save_reference
-    from sksr.systems import System
+    from sksr.core.grid import Grid
+    from sksr.core.systems import System
+    from sksr.references.dmrg.settings import DMRGSettings
+    from sksr.references.self_checked import SelfCheckSettings, compute_reference, save_reference
 
     smk = snakemake  # noqa: F821
     name = smk.wildcards.system

@@ -10,28 +10,30 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
-from sksr.provenance import snakemake_job  # noqa: E402
+from sksr.io.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
     import json
 
     import pandas as pd
 
-    from sksr.atomic_io import atomic_write_text
-    from sksr.evaluation import (
-        SEED_TABLE_COLUMNS,
+    from sksr.core.systems import System
+    from sksr.evaluation.prediction_files import (
         final_values,
         is_usable,
         load_reference_arrays,
-        method_error_summary,
         read_predictions,
+    )
+    from sksr.evaluation.tables import (
+        SEED_TABLE_COLUMNS,
+        method_error_summary,
         seed_error_rows,
         seed_row,
         seed_table_markdown,
         split_of,
     )
-    from sksr.systems import System
-    from sksr.selection import exclusion_reason, load_run_record
+    from sksr.io.atomic import atomic_write_text
+    from sksr.training.selection import exclusion_reason, load_run_record
 
     smk = snakemake  # noqa: F821
     settings = job.settings

@@ -6,16 +6,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
-from sksr.provenance import snakemake_job  # noqa: E402
+from sksr.io.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
     import json
 
     import numpy as np
 
-    from sksr.atomic_io import atomic_savez, atomic_write_text
-    from sksr.evaluation import failure_reason, prediction_ok
-    from sksr.selection import select_best_seed
+    from sksr.evaluation.prediction_files import failure_reason, prediction_ok
+    from sksr.io.atomic import atomic_savez, atomic_write_text
+    from sksr.training.selection import select_best_seed
 
     smk = snakemake  # noqa: F821
     # Every seed job finished, so a missing or unreadable run.json is damage: fail naming it.

@@ -6,22 +6,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
-from sksr.provenance import snakemake_job  # noqa: E402
+from sksr.io.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
     import pandas as pd
 
-    from sksr.atomic_io import atomic_write_text
-    from sksr.evaluation import (
+    from sksr.core.systems import System
+    from sksr.evaluation.prediction_files import (
         final_values,
         is_usable,
         load_reference_arrays,
-        method_error_summary,
         read_predictions,
-        to_markdown,
     )
-    from sksr.seed_selection import robustness_rows
-    from sksr.systems import System
+    from sksr.evaluation.seed_selection import robustness_rows
+    from sksr.evaluation.tables import method_error_summary, to_markdown
+    from sksr.io.atomic import atomic_write_text
 
     smk = snakemake  # noqa: F821
     settings = job.settings

@@ -5,22 +5,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
-from sksr.provenance import snakemake_job  # noqa: E402
+from sksr.io.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
     import pandas as pd
 
-    from sksr import curve_study
-    from sksr.curves import curve_members
-    from sksr.evaluation import (
-        build_tables,
-        load_predictions,
-        load_reference_arrays,
-        split_of,
-        summary_rows,
-        write_table,
-    )
-    from sksr.systems import System
+    from sksr.core.curves import curve_members
+    from sksr.core.systems import System
+    from sksr.evaluation import curve_errors
+    from sksr.evaluation.prediction_files import load_predictions, load_reference_arrays
+    from sksr.evaluation.tables import build_tables, split_of, summary_rows, write_table
 
     smk = snakemake  # noqa: F821
     settings = job.settings
@@ -42,7 +36,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     job.log.info("summary (Ha):\n%s", summary.to_string(index=False))
     if "curve_errors" in smk.params.tables:
         members = curve_members(settings["curves"], settings["grid"]["spacing"])
-        long = curve_study.curve_error_rows(methods, references, members, split_of(settings["split"]))
-        curves = curve_study.curve_error_summary(long)
-        curve_study.write_curve_errors(curves, paths["curve_errors"])
+        long = curve_errors.curve_error_rows(methods, references, members, split_of(settings["split"]))
+        curves = curve_errors.curve_error_summary(long)
+        curve_errors.write_curve_errors(curves, paths["curve_errors"])
         job.log.info("curve errors (mHa):\n%s", curves.to_string(index=False))

@@ -10,12 +10,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
-from sksr.provenance import snakemake_job  # noqa: E402
+from sksr.io.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
     import jax
 
-    from sksr.training import load_training_data, settings_from_job, train_seed
+    from sksr.training.objective import load_training_data
+    from sksr.training.optimizer import train_seed
+    from sksr.training.settings import settings_from_job
 
     smk = snakemake  # noqa: F821
     # One compile per machine and program instead of one per seed job (keyed by program, JAX and device).

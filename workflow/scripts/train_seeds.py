@@ -1,7 +1,7 @@
 """Rule train_seeds_<first>_<last> (``training.seeds_per_job`` > 1): train a group of seeds of one model
 in one job, vmapped into one program -> results/training/<model>/seed<seed>/ for every seed of the group.
 
-Same files per seed as rule train_seed (sksr.training.train_seeds_batched); each seed keeps its own
+Same files per seed as rule train_seed (sksr.training.batched_seeds.train_seeds_batched); each seed keeps its own
 L-BFGS-B, budget, checkpoints, replay log and selection. A seed that fails numerically still finishes
 (status "failed" in its run.json); only a crash fails the job.
 """
@@ -12,12 +12,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parents[1] / "src"))  # noqa: F821 (snakemake)
 
-from sksr.provenance import snakemake_job  # noqa: E402
+from sksr.io.provenance import snakemake_job  # noqa: E402
 
 with snakemake_job(snakemake) as job:  # noqa: F821
     import jax
 
-    from sksr.training import load_training_data, settings_from_job, train_seeds_batched
+    from sksr.training.batched_seeds import train_seeds_batched
+    from sksr.training.objective import load_training_data
+    from sksr.training.settings import settings_from_job
 
     smk = snakemake  # noqa: F821
     # One compile per machine and program instead of one per job (keyed by the program, JAX and device).

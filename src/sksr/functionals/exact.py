@@ -6,12 +6,12 @@ so the Kohn-Sham potential is ``v_ext`` alone and the KS energy is the exact low
 
 from __future__ import annotations
 
-import sksr.float64  # noqa: F401 (JAX in float64 before any array exists)
+import sksr.ks.float64  # noqa: F401 (JAX in float64 before any array exists)
 import jax
 import jax.numpy as jnp
 
-from sksr.grid import Grid
-from sksr.hamiltonian import interaction_matrix
+from sksr.core.grid import Grid
+from sksr.core.hamiltonian import interaction_matrix
 
 
 def self_interaction_eps_xc(weighted_interaction, n_up, n_dn):

@@ -9,12 +9,12 @@ With ``y = pi n / kappa``:
 
 from __future__ import annotations
 
-import sksr.float64  # noqa: F401 (JAX in float64 before any array exists)
+import sksr.ks.float64  # noqa: F401 (JAX in float64 before any array exists)
 import jax
 import jax.numpy as jnp
 
-from sksr.constants import EXPONENTIAL_AMPLITUDE as A
-from sksr.constants import EXPONENTIAL_KAPPA as KAPPA
+from sksr.core.constants import EXPONENTIAL_AMPLITUDE as A
+from sksr.core.constants import EXPONENTIAL_KAPPA as KAPPA
 
 # Coefficients (alpha, beta, gamma, delta, eta, sigma, nu) of D(y).
 CORRELATION_UNPOLARIZED = (2.0, -1.00077, 6.26099, -11.9041, 9.62614, -1.48334, 1.0)

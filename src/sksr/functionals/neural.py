@@ -13,7 +13,7 @@ energy per electron ``eps_xc`` (Ha, shape (G,)); ``E_xc = h sum_i n_i eps_xc,i``
 
 All layers are bias-free with swish (SiLU) activations and the output is ``eps_xc = -swish(z)``, so that
 ``eps_xc = 0`` where the density vanishes. The spin-flip symmetrization and ``v_xc`` (by autodiff) are the
-SCF's job (``sksr.scf``); these functions only map spin densities to ``eps_xc``.
+SCF's job (``sksr.ks.scf``); these functions only map spin densities to ``eps_xc``.
 
 The spin-unpolarized networks of the original KSR study (Li et al. 2021; docs/physics.md section 11) see
 only the total density ``n = n_up + n_dn`` and serve spin-restricted Kohn-Sham:
@@ -49,17 +49,17 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-import sksr.float64  # noqa: F401 (JAX in float64 before any array exists)
+import sksr.ks.float64  # noqa: F401 (JAX in float64 before any array exists)
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.tree_util import Partial
 
-from sksr.atomic_io import CorruptFileError, atomic_savez, atomic_write_json, read_json, read_npz
+from sksr.core.grid import Grid
+from sksr.core.hamiltonian import interaction_matrix
 from sksr.functionals import MODEL_LABELS
 from sksr.functionals.exact import self_interaction_eps_xc
-from sksr.grid import Grid
-from sksr.hamiltonian import interaction_matrix
+from sksr.io.atomic import CorruptFileError, atomic_savez, atomic_write_json, read_json, read_npz
 
 MODEL_KINDS = tuple(MODEL_LABELS)  # the registry: sksr.functionals.MODEL_LABELS
 HIDDEN_CHANNELS = 16
