@@ -89,6 +89,21 @@ def test_lbfgs_reduces_the_loss_and_writes_the_run(data, tmp_path):
     assert (run / "best.npz").exists() and not list(run.glob(".*.tmp"))
 
 
+def test_energy_validation_picks_the_checkpoint_with_the_lowest_validation_energy(data, tmp_path):
+    """validation_loss "energy" (the KSR study): the checkpoint with the lowest energy term is selected and
+    its record says so; the optimization itself is the same as with "total"."""
+    settings = TrainingSettings(max_evaluations=12, num_iterations=6, checkpoint_every=3, validation_loss="energy")
+    record = train_seed("lsda", 0, *data, settings, tmp_path / "run")
+    validation = _rows(tmp_path / "run" / "validation.csv")
+    best = min(validation, key=lambda r: float(r["energy_loss"]))
+    assert record["selected"]["evaluation"] == int(best["evaluation"])
+    assert record["selected"]["validation_loss"] == float(best["energy_loss"])
+    assert record["selected"]["validation_criterion"] == "energy"
+    assert record["selected"]["validation_total_loss"] == float(best["loss"])
+    with pytest.raises(ValueError, match="validation_loss"):
+        TrainingSettings(validation_loss="density")
+
+
 @pytest.mark.parametrize("float32", [False, True])
 def test_same_seed_gives_identical_parameters_on_cpu(data, tmp_path, float32):
     settings = TrainingSettings(max_evaluations=6, num_iterations=6, checkpoint_every=3, network_float32=float32)

@@ -22,6 +22,7 @@ from sksr.training.loss import LossParts
 from sksr.training.objective import _Problem, _system_names
 from sksr.training.replay import ReplayLog
 from sksr.training.selection import BEST_STEM, RUN_RECORD
+from sksr.training.settings import VALIDATION_LOSSES
 
 
 EVALUATION_COLUMNS = (
@@ -211,18 +212,21 @@ def _validate_and_finish(run: _SeedRun, status, message, valid: _Problem, env: d
             writer.writerow(VALIDATION_COLUMNS)
             for (evaluation, train_loss, _), row in zip(run.checkpoints, losses):
                 writer.writerow([evaluation, repr(train_loss), *(repr(float(v)) for v in row)])
-        finite = np.isfinite(losses[:, 0])
+        criterion = losses[:, VALIDATION_LOSSES[run.settings.validation_loss]]  # settings.validation_loss
+        finite = np.isfinite(criterion)
         if not finite.any():
             record["status"] = "failed"
             record["stop_reason"] = None
             record["failure_reason"] = "validation loss is non-finite at every checkpoint"
         else:
-            i = int(np.argmin(np.where(finite, losses[:, 0], np.inf)))
+            i = int(np.argmin(np.where(finite, criterion, np.inf)))
             evaluation, train_loss, vector = run.checkpoints[i]
             selected = {
                 "evaluation": evaluation,
                 "train_loss": train_loss,
-                "validation_loss": float(losses[i, 0]),
+                "validation_loss": float(criterion[i]),
+                "validation_criterion": run.settings.validation_loss,
+                "validation_total_loss": float(losses[i, 0]),
                 "validation_energy_loss": float(losses[i, 1]),
                 "validation_density_loss": float(losses[i, 2]),
                 "params": f"{BEST_STEM}.npz",

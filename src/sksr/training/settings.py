@@ -30,6 +30,10 @@ def _check_float(name: str, value, low: float, high: float, low_open: bool = Fal
         raise ValueError(f"training setting {name!r} must lie in {bracket}{low}, {high}], got {value}")
 
 
+VALIDATION_LOSSES = {"total": 0, "energy": 1}
+"""Validation criteria -> their column in the (M, 3) validation losses (total, energy, density)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingSettings:
     """Everything that defines a training run besides the model kind, the seed and the data.
@@ -53,6 +57,9 @@ class TrainingSettings:
         (jnp.linalg.eigh) or ``"device"`` (banded in JAX: no host callback, fastest on CPU, for GPUs).
       reflection_symmetry: enforce each molecule's mirror symmetry in the SCF (``sksr.ks.scf.run_scf``), as
         the original KSR study did for its H2 / H4 curves; every system must be mirror symmetric.
+      validation_loss: what picks a seed's checkpoint (and then the seed): ``"total"``, the training loss
+        on the validation systems (the sKSR runs), or ``"energy"``, its energy term alone (the KSR study's
+        training scored checkpoints by the energy only).
     """
 
     max_evaluations: int = 300
@@ -68,6 +75,7 @@ class TrainingSettings:
     self_interaction_gate: bool = False
     eigensolver: str = "device"
     reflection_symmetry: bool = False
+    validation_loss: str = "total"
 
     def __post_init__(self):
         _check_int("max_evaluations", self.max_evaluations, 1)
@@ -84,6 +92,11 @@ class TrainingSettings:
                 raise ValueError(
                     f"training setting {name!r} must be true or false, got {getattr(self, name)!r}"
                 )
+        if self.validation_loss not in VALIDATION_LOSSES:
+            raise ValueError(
+                f"training setting 'validation_loss' must be one of {tuple(VALIDATION_LOSSES)}, "
+                f"got {self.validation_loss!r}"
+            )
         if self.eigensolver not in SOLVERS:
             raise ValueError(
                 f"training setting 'eigensolver' must be one of {SOLVERS}, got {self.eigensolver!r}"
