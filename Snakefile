@@ -3,7 +3,8 @@
     snakemake --cores all                                  # paper config (config/config.yaml)
     snakemake --cores 2 --configfile config/smoke.yaml     # tiny grid, same DAG (minutes)
     snakemake --cores all references                       # one stage: references, datasets,
-                                                           # training, evaluation, figures
+                                                           # training, evaluation, generalization,
+                                                           # figures
     snakemake --profile profiles/slurm                     # on a SLURM cluster
 
 The science lives in the importable package src/sksr; the rules only wire files together.
@@ -40,6 +41,7 @@ include: "workflow/rules/references.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/training.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/generalization.smk"
 include: "workflow/rules/figures.smk"
 
 
@@ -50,6 +52,7 @@ localrules:
     training,
     evaluation,
     figures,
+    generalization,
 
 
 # Ctrl-C / SIGTERM stop the running jobs at once (sksr/io/interrupts.py); a killed Snakemake is noticed by

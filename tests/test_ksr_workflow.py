@@ -1,4 +1,4 @@
-"""The KSR study as a config of the shared DAG (config/ksr_h2.yaml): curves expanded into systems, the
+"""The KSR study as a config of the shared DAG (config/ksr.yaml): curves expanded into systems, the
 study's DAG, curve-error tables, and the checks a bad curve config gets."""
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from sksr.pipeline.config_files import check_files
 from sksr.pipeline.workflow_config import ConfigError, expand_curves
 from test_workflow import ROOT, job_counts, snakemake
 
-KSR = ROOT / "config" / "ksr_h2.yaml"
-KSR_SMOKE = ROOT / "config" / "ksr_h2_smoke.yaml"
+KSR = ROOT / "config" / "ksr.yaml"
+KSR_SMOKE = ROOT / "config" / "ksr_smoke.yaml"
 
 
 def test_study_config_expands_the_curves_and_splits_the_h2_curve_as_the_study():
-    """72 H2 + 50 H2+ geometries; the test split is every odd-m separation but the four validation ones."""
+    """72 H2, 50 H2+, 63 H4 and 62 H2-H2 geometries; the test split is every odd-m H2 separation but the
+    four validation ones."""
     config = check_files([KSR]).config  # schema and semantic checks pass; the curves as written
     members = curve_members(config["curves"], config["grid"]["spacing"])
-    assert [len(members["H2"]), len(members["H2+"])] == [72, 50]
+    assert {c: len(m) for c, m in members.items()} == {"H2": 72, "H2+": 50, "H4": 63, "H2-H2": 62}
     odd = {name for r, name in members["H2"] if grid_steps(r, 0.08) % 2 == 1}
     split = config["split"]
     assert set(split["test"]) == odd - set(split["validation"]) and len(split["test"]) == 32
@@ -80,17 +81,22 @@ def test_curve_error_summary_finds_the_largest_error_and_where():
 
 
 def test_study_dag_shares_the_rules():
-    """The KSR study is the same rules: ED references per geometry, the three KSR models, the published
-    KSR baselines, the curve figure with the checkpoints' curves, the curve-error table; no IP/AE tables."""
+    """The KSR study is the same rules: a reference per geometry, the three KSR models, the published
+    KSR baselines, the curve figure with the checkpoints' curves, the curve-error table; no IP/AE tables;
+    and the generalization experiment: 9 N_train x (2 KSR methods x 3 seeds + direct ML)."""
     out = snakemake("-n", "--forceall", "--configfile", str(KSR)).stdout
     counts = job_counts(out)
-    assert counts["reference"] == 72 + 50
+    assert counts["reference"] == 72 + 50 + 63 + 62
     assert counts["train_seed"] == 3 * 10 and counts["evaluate_seed"] == 3 * 10 and counts["select_seed"] == 3
     assert counts["baseline"] == 3 and counts["direct_ml"] == 1 and counts["checkpoint_predictions"] == 1
     assert "results/predictions/published-ksr-global-h2-h4.npz" in out
     assert "figures/dissociation_curves.png" in out and "figures/tables/curve_errors.md" in out
-    assert "ionization_potentials" not in out and "dmrg_convergence" not in out
+    assert "ionization_potentials" not in out and "figures/dmrg_convergence.png" in out
     assert "results/training/ksr-global/checkpoint_predictions.npz" in out
+    assert counts["generalization_dataset"] == 9 + 1 and counts["generalization_direct_ml"] == 9
+    assert counts["generalization_train_seed"] == 9 * 2 * 3 == counts["generalization_evaluate_seed"]
+    assert counts["generalization_select_seed"] == 9 * 2 and counts["learning_curve"] == 1
+    assert "figures/learning_curve.png" in out and "figures/generalization_curves.png" in out
 
 
 def test_study_tables_read_no_nan_for_missing_ip_and_ae():

@@ -25,7 +25,8 @@ from sksr.evaluation.tables import error_summary  # noqa: E402
 PAPER = {"sKSR-global": {"test_mae": 2.7, "all_mae": 1.7, "ip_mae": 1.0, "ae_mae": 3.5}}
 STAGES = {
     "reference": "references", "reference_summary": "references", "dataset": "datasets",
-    "baseline": "datasets", "train_seed": "training", "evaluate_seed": "training", "select_seed": "training",
+    "baseline": "datasets", "direct_ml": "datasets", "train_seed": "training", "evaluate_seed": "training",
+    "select_seed": "training", "checkpoint_predictions": "training",
     "seed_errors": "evaluation", "tables": "evaluation", "alternative_selection": "evaluation",
     "selection_study": "evaluation", "figure": "figures",
 }

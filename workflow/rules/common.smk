@@ -17,6 +17,11 @@ from sksr.io import interrupts  # noqa: E402
 from sksr.io.provenance import config_slice  # noqa: E402
 from sksr.pipeline import config_files  # noqa: E402
 from sksr.pipeline.code_dependencies import script_dependencies  # noqa: E402
+from sksr.training.training_sets import (  # noqa: E402
+    ENERGY_ONLY_WEIGHT,
+    is_configured,
+    training_sets,
+)
 from sksr.pipeline.workflow_config import (  # noqa: E402
     DMRG_JOB_KEYS,
     TRAINING_JOB_KEYS,
@@ -77,6 +82,20 @@ CURVES = curve_members(
 )  # {molecule: [(R, system)]}
 if CURVES:
     TABLES.append("curve_errors")
+# The generalization experiment (config generalization; workflow/rules/generalization.smk).
+GENERALIZATION = (
+    config["generalization"] if is_configured(config["generalization"]) else {}
+)
+GEN_SETS = training_sets(GENERALIZATION)  # {N_train: [system names]}
+GEN_METHODS = list(GENERALIZATION.get("methods", [])) if GENERALIZATION else []
+GEN_SEEDS = list(
+    range(
+        GENERALIZATION.get("first_seed", 0),
+        GENERALIZATION.get("first_seed", 0) + GENERALIZATION.get("num_seeds", 0),
+    )
+)
+# Every curve system is predicted (test sets, validation, and the whole curves of the figure).
+GEN_SYSTEMS = [name for geometries in CURVES.values() for _, name in geometries]
 USES_DMRG = any(
     spec["n_electrons"] > config["references"]["self_check"]["exact_max_electrons"]
     for spec in config["systems"].values()
@@ -88,6 +107,7 @@ FIGURES = [
     "seed_spread",
     *(["dmrg_convergence"] if USES_DMRG else []),
     *(["dissociation_curves"] if CURVES else []),
+    *(["learning_curve", "generalization_curves"] if GENERALIZATION else []),
 ]
 
 
@@ -132,6 +152,43 @@ def systems_of(split):
     return list(config["split"][split])
 
 
+def reference_settings(system):
+    """Config slice of one reference: the DMRG settings only for systems DMRG solves, so that changing
+    them never reruns an exact-diagonalization reference."""
+    by_dmrg = (
+        config["systems"][system]["n_electrons"]
+        > config["references"]["self_check"]["exact_max_electrons"]
+    )
+    return settings(
+        "grid",
+        f"systems.{system}",
+        "references.self_check",
+        *(dmrg_settings() if by_dmrg else []),
+    )
+
+
+def gen_dataset_systems(name):
+    """System names of a generalization dataset: ``validation`` or ``train-n<N>``."""
+    if name == "validation":
+        return list(GENERALIZATION["validation"])
+    return GEN_SETS[int(name.removeprefix("train-n"))]
+
+
+def gen_training_settings(method):
+    """The training config slice of a KSR method (energy-only KSR drops the density term)."""
+    values = settings("grid", "scf.train_iterations", *training_settings())
+    if method == "ksr-energy":
+        values["training.energy_loss_weight"] = ENERGY_ONLY_WEIGHT
+    return values
+
+
+def gen_evaluation_settings():
+    """What a generalization prediction job needs: every curve system, K and the symmetry."""
+    values = settings("grid", "scf.eval_iterations", "scf.reflection_symmetry")
+    values["systems"] = {name: config["systems"][name] for name in GEN_SYSTEMS}
+    return values
+
+
 # ---- file names ------------------------------------------------------------------------------------
 def reference_files(names, ext="npz"):
     return [f"results/references/{name}.{ext}" for name in names]
@@ -143,6 +200,12 @@ def prediction_files():
 
 def seed_dirs(model):
     return [f"results/training/{model}/seed{seed}" for seed in SEEDS]
+
+
+def gen_prediction_files(n_train=None):
+    """The selected predictions of every (N_train, method) of the generalization experiment."""
+    sizes = [n_train] if n_train is not None else list(GEN_SETS)
+    return [f"results/generalization/n{n}/{m}.npz" for n in sizes for m in GEN_METHODS]
 
 
 def table_files():
@@ -165,6 +228,11 @@ FIGURE_CAPTIONS = {
     "the published model (diamond) and chemical accuracy. Right: validation loss against test MAE, "
     "i.e. how well the validation set predicts the test molecules.",
     "dmrg_convergence": "``|E_sweep - E_final|`` (Ha) after every DMRG sweep of every reference (log scale).",
+    "learning_curve": "Generalization experiment: test MAE (mHa, log scale) of each test set against the "
+    "number of training geometries per curve, for full KSR, energy-only KSR and direct ML; the grey band is "
+    "chemical accuracy.",
+    "generalization_curves": "Generalization experiment at N_train = generalization.curves_at: E + E_NN and "
+    "the error (mHa) along every test curve for full KSR, energy-only KSR and direct ML against exact.",
     "dissociation_curves": "Top: E + E_NN (Ha) against the separation R of each curve: exact, the baselines, "
     "the selected models, and the checkpoints of the last model's selected seed (thin grey); triangles "
     "mark the training geometries. Bottom: errors (mHa), the grey band is chemical accuracy (+-1.6 mHa).",
@@ -179,6 +247,8 @@ TABLE_CAPTIONS = {
     "seeds": "every seed of every model: status, evaluations, selected checkpoint, validation loss, "
     "eligibility, and test / all / IP / AE MAEs (mHa);",
     "selection_study": "every seed-selection rule repeated on disjoint subsets of the seeds (MAEs in mHa);",
+    "learning_curve": "generalization experiment: MAE and largest error (mHa) of every test set against "
+    "N_train for full KSR, energy-only KSR and direct ML, with the selected seed;",
 }
 
 
@@ -214,7 +284,21 @@ def all_targets():
             "figures/tables/selection_study.csv",
             "figures/tables/selection_study.md",
         ]
-    return ["results/references/summary.csv"] + table_files() + seeds + figure_files()
+    learning = (
+        expand(
+            "figures/tables/learning_curve.{fmt}",
+            fmt=config["evaluation"]["table_formats"],
+        )
+        if GENERALIZATION
+        else []
+    )
+    return (
+        ["results/references/summary.csv"]
+        + table_files()
+        + seeds
+        + learning
+        + figure_files()
+    )
 
 
 def figure_inputs(wildcards):
@@ -251,6 +335,11 @@ def figure_inputs(wildcards):
                 if MODELS
                 else []
             ),
+        },
+        "learning_curve": {"table": "figures/tables/learning_curve.csv"},
+        "generalization_curves": {
+            "predictions": gen_prediction_files(GENERALIZATION.get("curves_at")),
+            "references": reference_files(GEN_SYSTEMS),
         },
     }[wildcards.figure]
     data["code"] = figure_code(wildcards.figure)

@@ -19,6 +19,7 @@ rule dataset:
             f"split.{wildcards.split}",
             *[f"systems.{name}" for name in systems_of(wildcards.split)],
         ),
+        systems=lambda wildcards: systems_of(wildcards.split),
     script:
         "../scripts/dataset.py"
 

@@ -14,7 +14,9 @@ rule figure:
     conda:
         "../../envs/analysis.yaml"
     params:
-        settings=settings("figures", "split", "systems", "grid", "curves"),
+        settings=settings(
+            "figures", "split", "systems", "grid", "curves", "generalization"
+        ),
         methods=METHODS,
         models=MODELS,
         caption=lambda wildcards: FIGURE_CAPTIONS[wildcards.figure],

@@ -22,12 +22,7 @@ rule reference:
         mem_mb=config["references"]["mem_mb"],
         runtime=config["references"]["runtime"],
     params:
-        settings=lambda wildcards: settings(
-            "grid",
-            f"systems.{wildcards.system}",
-            "references.self_check",
-            *dmrg_settings(),
-        ),
+        settings=lambda wildcards: reference_settings(wildcards.system),
         # DMRG checkpoints survive a failed or killed job (not an output, so never deleted);
         # a rerun resumes from them.
         checkpoint_dir="results/.checkpoints/references",

@@ -42,6 +42,7 @@ if SEEDS_PER_JOB == 1:
             gpu=config["training"]["gpu"],
         params:
             settings=settings("grid", "scf.train_iterations", *training_settings()),
+            model=lambda wildcards: wildcards.model,
             replay_dir=lambda wildcards: REPLAY_DIR.format(**wildcards),
             compilation_cache=COMPILATION_CACHE,
         script:
@@ -75,6 +76,7 @@ else:
                 gpu=config["training"]["gpu"],
             params:
                 settings=settings("grid", "scf.train_iterations", *training_settings()),
+                model=lambda wildcards: wildcards.model,
                 seeds=list(_group),
                 replay_dirs=lambda wildcards, group=_group: [
                     REPLAY_DIR.format(model=wildcards.model, seed=s) for s in group
@@ -105,6 +107,7 @@ rule evaluate_seed:
         settings=settings(
             "grid", "systems", "scf.eval_iterations", "scf.reflection_symmetry"
         ),
+        method=lambda wildcards: f"sksr-{wildcards.model}",
     script:
         "../scripts/evaluate_seed.py"
 
@@ -130,6 +133,7 @@ rule select_seed:
             "training.first_seed",
             "selection.max_validation_loss",
         ),
+        method=lambda wildcards: f"sksr-{wildcards.model}",
     script:
         "../scripts/select_seed.py"
 

@@ -1,4 +1,5 @@
-"""Rule dataset: references of one split -> results/datasets/<split>.npz (training/validation data)."""
+"""Rules dataset and generalization_dataset: the references of a list of systems (params.systems: a split,
+or a training set of the generalization experiment) -> one .npz of training/validation data."""
 
 import sys
 from pathlib import Path
@@ -12,10 +13,9 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     from sksr.core.systems import System
     from sksr.training.datasets import build_dataset, save_dataset
 
-    split = snakemake.wildcards.split  # noqa: F821
-    names = job.settings[f"split.{split}"]
+    names = list(snakemake.params.systems)  # noqa: F821
     systems = [System.from_dict(job.settings[f"systems.{n}"], name=n) for n in names]
     grid = Grid.from_dict(job.settings["grid"])
     dataset = build_dataset(systems, grid, list(snakemake.input.references))  # noqa: F821
     save_dataset(dataset, snakemake.output.npz)  # noqa: F821
-    job.log.info("dataset %s: %s", split, names)
+    job.log.info("dataset %s: %s", snakemake.output.npz, names)  # noqa: F821

@@ -22,7 +22,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     from sksr.functionals.neural import build_xc, load_params
 
     smk = snakemake  # noqa: F821
-    method = f"sksr-{smk.wildcards.model}"
+    method = smk.params.method
     grid = Grid.from_dict(job.settings["grid"])
     systems = [System.from_dict(spec, name=n) for n, spec in job.settings["systems"].items()]
     run = json.loads((Path(smk.input.run) / "run.json").read_text())

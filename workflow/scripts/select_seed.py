@@ -30,7 +30,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     by_seed = {int(Path(p).stem.removeprefix("seed")): p for p in smk.input.predictions}
     if not prediction_ok(by_seed[seed]):
         raise RuntimeError(
-            f"model {smk.wildcards.model}: the selected seed {seed} (lowest validation loss) has no usable "
+            f"{smk.params.method}: the selected seed {seed} (lowest validation loss) has no usable "
             f"predictions: {failure_reason(by_seed[seed])}"
         )
     selection["selected"]["predictions"] = by_seed[seed]

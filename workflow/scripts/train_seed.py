@@ -1,4 +1,5 @@
-"""Rule train_seed: train one (model, seed) with the KS regularizer -> results/training/<model>/seed<seed>/.
+"""Rules train_seed and generalization_train_seed: train one seed of model kind params.model with the KS
+regularizer -> the run directory (results/training/<model>/seed<seed>/, ...).
 
 A seed that fails numerically (non-finite loss) still finishes: its run.json says status "failed" and
 selection skips it. Only a crash (bad data, a bug) fails the job.
@@ -23,7 +24,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     # One compile per machine and program instead of one per seed job (keyed by program, JAX and device).
     jax.config.update("jax_compilation_cache_dir", os.path.abspath(smk.params.compilation_cache))
     record = train_seed(
-        smk.wildcards.model,
+        smk.params.model,
         int(smk.wildcards.seed),
         *load_training_data(smk.input.train, smk.input.validation),
         settings_from_job(job.settings),

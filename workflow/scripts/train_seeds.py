@@ -25,7 +25,7 @@ with snakemake_job(snakemake) as job:  # noqa: F821
     # One compile per machine and program instead of one per job (keyed by the program, JAX and device).
     jax.config.update("jax_compilation_cache_dir", os.path.abspath(smk.params.compilation_cache))
     records = train_seeds_batched(
-        smk.wildcards.model,
+        smk.params.model,
         list(smk.params.seeds),
         *load_training_data(smk.input.train, smk.input.validation),
         settings_from_job(job.settings),

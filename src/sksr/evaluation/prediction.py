@@ -14,7 +14,15 @@ import numpy as np
 from sksr.core.grid import Grid
 from sksr.core.systems import System
 from sksr.functionals.neural import build_xc, load_params
+from sksr.io.atomic import read_json
 from sksr.ks.scf import prepare_batch, run_scf
+from sksr.training.selection import RUN_RECORD, checkpoint_stem
+
+
+def _scf_runner(systems: Sequence[System], grid: Grid, num_iterations: int, reflection_symmetry: bool):
+    """``xc -> SCFTrajectory`` of K iterations for ``systems``, their Kohn-Sham batch built once."""
+    batch = prepare_batch(list(systems), grid)
+    return lambda xc: run_scf(batch, xc, num_iterations, reflection_symmetry=reflection_symmetry)
 
 
 def predict(
@@ -26,8 +34,7 @@ def predict(
     ``scf.reflection_symmetry``; ``sksr.ks.scf.run_scf``). Returns the arrays of a predictions file
     (layout in ``sksr.evaluation.prediction_files``).
     """
-    batch = prepare_batch(list(systems), grid)
-    trajectory = run_scf(batch, xc, num_iterations, reflection_symmetry=reflection_symmetry)
+    trajectory = _scf_runner(systems, grid, num_iterations, reflection_symmetry)(xc)
     return {
         "names": np.array([s.name for s in systems]),
         "n_electrons": np.array([s.n_electrons for s in systems]),
@@ -35,14 +42,6 @@ def predict(
         "densities": np.asarray(trajectory.density[:, -1], dtype=np.float64),
         "spacing": np.float64(grid.spacing),
     }
-
-
-def checkpoint_stems(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
-    """``[(evaluation, stem), ...]`` of a seed's checkpoints (``<run>/checkpoints/eval_NNNNNN``), in order."""
-    checkpoints = []
-    for path in sorted((Path(run_dir) / "checkpoints").glob("eval_*.npz")):
-        checkpoints.append((int(path.stem.removeprefix("eval_")), path.with_suffix("")))
-    return checkpoints
 
 
 def checkpoint_energies(
@@ -55,14 +54,15 @@ def checkpoint_energies(
     """Final KS energies of every checkpoint of one seed: (evaluations (C,), energies (C, B) in Ha).
 
     The grey curves of the KSR study's dissociation figure: how the prediction moves during training.
-    The parameters are pytree leaves, so the C runs share one compiled program.
+    The checkpoints are those the seed's run record lists; the batch is built once, and the parameters
+    are pytree leaves, so the C runs share one compiled program.
     """
-    evaluations, energies = [], []
-    for evaluation, stem in checkpoint_stems(run_dir):
-        spec, params, _ = load_params(stem)
-        xc = build_xc(spec, params, grid)
-        energies.append(predict(systems, grid, xc, num_iterations, reflection_symmetry)["energies"][:, -1])
-        evaluations.append(evaluation)
+    evaluations = read_json(Path(run_dir) / RUN_RECORD)["checkpoints"]
     if not evaluations:
-        raise FileNotFoundError(f"no checkpoints in {Path(run_dir) / 'checkpoints'}")
+        raise FileNotFoundError(f"the run record in {run_dir} lists no checkpoints")
+    run = _scf_runner(systems, grid, num_iterations, reflection_symmetry)
+    energies = []
+    for evaluation in evaluations:
+        spec, params, _ = load_params(checkpoint_stem(Path(run_dir), evaluation))
+        energies.append(np.asarray(run(build_xc(spec, params, grid)).total_energy[:, -1], dtype=np.float64))
     return np.array(evaluations), np.array(energies)

@@ -16,6 +16,7 @@ from sksr.core.grid import Grid
 from sksr.core.systems import PROTON, System
 from sksr.functionals import MODEL_LABELS
 from sksr.functionals.published import published_baseline_labels
+from sksr.training.training_sets import generalization_problems
 
 TRAINING_JOB_KEYS = frozenset(
     {"models", "num_seeds", "first_seed", "seeds_per_job", "gpu", "threads", "mem_mb", "runtime"}
@@ -235,6 +236,7 @@ def config_problems(config: Mapping) -> tuple[dict, list[str]]:
         problems.append(f"figures.density_split: split {split_name!r} is empty; nothing to plot")
     problems += _settings_problems(config)
     problems += _selection_problems(config)
+    problems += generalization_problems(config.get("generalization") or {}, config.get("systems") or {})
     return systems, problems
 
 
@@ -258,7 +260,7 @@ def expand_curves(config: dict) -> list[str]:
         except (KeyError, TypeError, ValueError) as error:
             problems.append(f"curves.{molecule}: {error}")
             continue
-        for system in geometries:
+        for _, system in geometries:
             if system.name in systems:
                 problems.append(f"curves.{molecule}: system {system.name!r} is also given under systems")
                 continue

@@ -29,6 +29,7 @@ from sksr.core.constants import EXPONENTIAL_AMPLITUDE, EXPONENTIAL_KAPPA
 from sksr.core.grid import Grid
 from sksr.core.hamiltonian import one_electron_hamiltonian
 from sksr.core.systems import System
+from sksr.references.files import SpinDensities
 
 # Fock-space dimension above which the ED refuses (the Lanczos vectors would not fit in a few GB).
 MAX_FOCK_DIMENSION = 40_000_000
@@ -68,7 +69,7 @@ def lattice_hamiltonian(system: System, grid: Grid) -> LatticeHamiltonian:
 
 
 @dataclasses.dataclass(frozen=True)
-class EDResult:
+class EDResult(SpinDensities):
     """Ground state from exact diagonalization.
 
     Attributes:
@@ -81,16 +82,6 @@ class EDResult:
     density_up: np.ndarray
     density_down: np.ndarray
     residual: float
-
-    @property
-    def density(self) -> np.ndarray:
-        """Total density n_up + n_dn, shape (G,), 1/bohr."""
-        return self.density_up + self.density_down
-
-    @property
-    def spin_density(self) -> np.ndarray:
-        """Magnetization n_up - n_dn, shape (G,), 1/bohr."""
-        return self.density_up - self.density_down
 
 
 def one_electron_ground_state(system: System, grid: Grid) -> EDResult:

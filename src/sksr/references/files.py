@@ -17,6 +17,24 @@ from sksr.io.atomic import read_npz
 FORMAT = "sksr-reference-2"
 
 
+class SpinDensities:
+    """Total and magnetization densities of a ground state holding ``density_up`` and ``density_down``
+    (shape (G,), 1/bohr): shared by the exact-diagonalization and the self-checked reference results."""
+
+    density_up: np.ndarray
+    density_down: np.ndarray
+
+    @property
+    def density(self) -> np.ndarray:
+        """Total density n_up + n_dn, shape (G,), 1/bohr."""
+        return self.density_up + self.density_down
+
+    @property
+    def spin_density(self) -> np.ndarray:
+        """Magnetization n_up - n_dn, shape (G,), 1/bohr."""
+        return self.density_up - self.density_down
+
+
 def reference_arrays(npz_path: str | os.PathLike) -> tuple[dict, dict]:
     """(arrays, metadata) of a reference npz; ValueError naming the file if it is not one of ours."""
     arrays = read_npz(npz_path)

@@ -53,7 +53,7 @@ from sksr.references.dmrg.driver import refine_bond_dimension, refinement_trunca
 from sksr.references.dmrg.settings import START_STATES, DMRGSettings, settings_from_mapping
 from sksr.references.dmrg.sweeps import SweepHistory
 from sksr.references.exact_diagonalization import one_electron_ground_state, two_electron_ground_state
-from sksr.references.files import FORMAT, reference_arrays
+from sksr.references.files import FORMAT, SpinDensities, reference_arrays
 
 LOGGER = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class SelfCheckSettings:
 
 
 @dataclasses.dataclass
-class ReferenceResult:
+class ReferenceResult(SpinDensities):
     """Exact reference of one system.
 
     Attributes:
@@ -167,16 +167,6 @@ class ReferenceResult:
     wall_seconds: float
     versions: dict
     method: str = "dmrg"
-
-    @property
-    def density(self) -> np.ndarray:
-        """n_up + n_dn, shape (G,), 1/bohr."""
-        return self.density_up + self.density_down
-
-    @property
-    def spin_density(self) -> np.ndarray:
-        """n_up - n_dn, shape (G,), 1/bohr."""
-        return self.density_up - self.density_down
 
     @property
     def sweeps(self) -> int:

@@ -32,6 +32,7 @@ from sksr.core.grid import Grid
 from sksr.core.hamiltonian import external_potential
 from sksr.core.systems import System
 from sksr.functionals.neural import _conv_same, he_normal_kernel
+from sksr.training.settings import lbfgs_options
 
 CHANNELS = 16
 SHAPES = {"conv_0": (3, 1, CHANNELS), "conv_1": (3, CHANNELS, CHANNELS), "conv_out": (CHANNELS, 1)}
@@ -55,10 +56,13 @@ def direct_energy(params: Mapping[str, jax.Array], potential: jax.Array, spacing
     return spacing * jnp.sum(hidden @ params["conv_out"])
 
 
+batch_energies = jax.vmap(direct_energy, in_axes=(None, 0, None))
+"""E_theta[v_b] (Ha) of a batch of potentials (B, G) -> (B,)."""
+
+
 def direct_loss(params, potential: jax.Array, energy: jax.Array, n_electrons: jax.Array, spacing: float):
     """``mean_b (E_theta[v_b] - E_b)^2 / N_b`` over a batch: potentials (B, G), energies and N (B,)."""
-    predicted = jax.vmap(direct_energy, in_axes=(None, 0, None))(params, potential, spacing)
-    return jnp.mean((predicted - energy) ** 2 / n_electrons)
+    return jnp.mean((batch_energies(params, potential, spacing) - energy) ** 2 / n_electrons)
 
 
 def fit_direct_ml(train: tuple, validation: tuple, spacing: float, seed: int, settings: Mapping, log=None) -> dict:
@@ -80,11 +84,10 @@ def fit_direct_ml(train: tuple, validation: tuple, spacing: float, seed: int, se
             log.info("direct ML seed %d: evaluation %d, training loss %.6e", seed, counter["n"], float(loss))
         return float(loss), np.asarray(grad, dtype=np.float64)
 
-    result = scipy.optimize.minimize(
-        evaluate, np.asarray(flat), jac=True, method="L-BFGS-B",
-        options={"maxfun": int(settings["max_evaluations"]), "maxcor": int(settings["lbfgs_history"]),
-                 "ftol": float(settings["lbfgs_factr"]) * np.finfo(float).eps, "gtol": float(settings["lbfgs_pgtol"])},
+    options = lbfgs_options(
+        settings["max_evaluations"], settings["lbfgs_history"], settings["lbfgs_factr"], settings["lbfgs_pgtol"]
     )
+    result = scipy.optimize.minimize(evaluate, np.asarray(flat), jac=True, method="L-BFGS-B", options=options)
     params = unravel(jnp.asarray(result.x))
     return {
         "seed": int(seed),
@@ -99,9 +102,7 @@ def fit_direct_ml(train: tuple, validation: tuple, spacing: float, seed: int, se
 def direct_predictions(params: Mapping, systems: Sequence[System], grid: Grid) -> dict:
     """The arrays of a predictions file (``sksr.evaluation.prediction_files``): energies (B, 1); densities NaN (none is made)."""
     v = jnp.asarray(potentials(systems, grid))
-    energies = jax.vmap(direct_energy, in_axes=(None, 0, None))(
-        {k: jnp.asarray(a) for k, a in params.items()}, v, grid.spacing
-    )
+    energies = batch_energies({k: jnp.asarray(a) for k, a in params.items()}, v, grid.spacing)
     return {
         "names": np.array([s.name for s in systems]),
         "n_electrons": np.array([s.n_electrons for s in systems]),

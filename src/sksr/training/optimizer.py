@@ -18,7 +18,7 @@ from sksr.training.loss import References
 from sksr.training.objective import LOGGER, _check_data, _grid_of, _Problem, _system_names
 from sksr.training.records import _SeedFailed, _SeedRun, _validate_and_finish, environment_record
 from sksr.training.replay import _replay_log
-from sksr.training.settings import TrainingSettings
+from sksr.training.settings import TrainingSettings, lbfgs_options
 
 
 def _minimize(evaluate: Callable, x0: np.ndarray, run: _SeedRun) -> tuple[str, str | None]:
@@ -49,12 +49,8 @@ def _minimize(evaluate: Callable, x0: np.ndarray, run: _SeedRun) -> tuple[str, s
             np.asarray(x0, dtype=np.float64),
             jac=True,
             method="L-BFGS-B",
-            options=dict(
-                maxcor=settings.lbfgs_history,
-                maxfun=settings.max_evaluations,
-                ftol=settings.lbfgs_factr * np.finfo(np.float64).eps,
-                gtol=settings.lbfgs_pgtol,
-                maxls=20,
+            options=lbfgs_options(
+                settings.max_evaluations, settings.lbfgs_history, settings.lbfgs_factr, settings.lbfgs_pgtol
             ),
         )
     except _SeedFailed as error:

@@ -21,7 +21,7 @@ from sksr.io.atomic import atomic_write_json
 from sksr.training.loss import LossParts
 from sksr.training.objective import _Problem, _system_names
 from sksr.training.replay import ReplayLog
-from sksr.training.selection import BEST_STEM, RUN_RECORD
+from sksr.training.selection import BEST_STEM, RUN_RECORD, checkpoint_stem
 from sksr.training.settings import VALIDATION_LOSSES
 
 
@@ -39,10 +39,6 @@ VALIDATION_COLUMNS = ("evaluation", "train_loss", "loss", "energy_loss", "densit
 
 class _SeedFailed(Exception):
     pass
-
-
-def _checkpoint_stem(out_dir: Path, evaluation: int) -> Path:
-    return out_dir / "checkpoints" / f"eval_{evaluation:06d}"
 
 
 def environment_record() -> dict:
@@ -110,7 +106,7 @@ class _SeedRun:
     def save_checkpoint(self, evaluation: int, train_loss: float, vector: np.ndarray) -> None:
         params = unflatten_params(self.spec, np.asarray(vector))
         save_params(
-            _checkpoint_stem(self.out_dir, evaluation),
+            checkpoint_stem(self.out_dir, evaluation),
             self.spec,
             params,
             {

@@ -19,6 +19,11 @@ RUN_RECORD = "run.json"  # file names of a training run directory (written by sk
 BEST_STEM = "best"
 
 
+def checkpoint_stem(run_dir: Path, evaluation: int) -> Path:
+    """``<run>/checkpoints/eval_NNNNNN``: the parameter files (.npz, .json) of one checkpoint of a run."""
+    return Path(run_dir) / "checkpoints" / f"eval_{evaluation:06d}"
+
+
 class SelectionError(RuntimeError):
     """No seed can be selected (every run failed or none finished)."""
 

@@ -30,6 +30,15 @@ def _check_float(name: str, value, low: float, high: float, low_open: bool = Fal
         raise ValueError(f"training setting {name!r} must lie in {bracket}{low}, {high}], got {value}")
 
 
+def lbfgs_options(max_evaluations: int, history: int, factr: float, pgtol: float) -> dict:
+    """SciPy ``minimize(method="L-BFGS-B")`` options from the authors' ``fmin_l_bfgs_b`` settings
+    (``maxfun``, ``m``, ``factr``, ``pgtol``; ``ftol = factr * eps``)."""
+    return dict(
+        maxcor=int(history), maxfun=int(max_evaluations), ftol=float(factr) * np.finfo(np.float64).eps,
+        gtol=float(pgtol), maxls=20,
+    )
+
+
 VALIDATION_LOSSES = {"total": 0, "energy": 1}
 """Validation criteria -> their column in the (M, 3) validation losses (total, energy, density)."""
 

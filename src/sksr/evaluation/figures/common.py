@@ -1,4 +1,5 @@
-"""What every figure shares: the mHa scale and the reading of a rule's input lists."""
+"""What every figure shares: the mHa scale, the generalization methods' colours, and the reading of a
+rule's input lists."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import os
 
 
 MHA = 1000.0
+GENERALIZATION_COLORS = {"ksr": "C0", "ksr-energy": "C1", "direct-ml": "C2"}
+"""One colour per method of the generalization experiment, the same in its two figures."""
 
 
 def _as_list(value) -> list[str]:

@@ -14,6 +14,8 @@ from sksr.evaluation.figures.densities import plot_densities
 from sksr.evaluation.figures.dissociation_curves import plot_dissociation_curves
 from sksr.evaluation.figures.dmrg_convergence import plot_dmrg_convergence
 from sksr.evaluation.figures.energy_errors import plot_energy_errors
+from sksr.evaluation.figures.generalization_curves import plot_generalization_curves
+from sksr.evaluation.figures.learning_curve import plot_learning_curve
 from sksr.evaluation.figures.seed_spread import plot_seed_spread
 from sksr.evaluation.figures.training_curves import plot_training_curves
 from sksr.io.atomic import atomic_savefig
@@ -33,6 +35,8 @@ FIGURES = {
     "seed_spread": plot_seed_spread,
     "dmrg_convergence": plot_dmrg_convergence,
     "dissociation_curves": plot_dissociation_curves,
+    "learning_curve": plot_learning_curve,
+    "generalization_curves": plot_generalization_curves,
 }
 
 
