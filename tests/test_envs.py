@@ -70,7 +70,7 @@ def test_every_rule_declares_an_existing_conda_env():
         for env in re.findall(r'conda:\s*\n\s*"([^"]+)"', text):
             assert (rules.parent / env).resolve().is_file(), f"{rules.name}: missing env {env}"
         n_rules = len(re.findall(r"^\s*rule(?: \w+)?:", text, flags=re.M))  # also rules inside if/for blocks
-        n_targets = len(re.findall(r"^rule (references|datasets|training|evaluation|figures):", text, flags=re.M))
+        n_targets = len(re.findall(r"^rule (references|datasets|training|evaluation|generalization|figures):", text, flags=re.M))
         n_conda = text.count("conda:")
         assert n_conda == n_rules - n_targets, f"{rules.name}: every computing rule needs a conda env"
 
