@@ -189,6 +189,23 @@ def gen_evaluation_settings():
     return values
 
 
+# Systems that some training needs (train and validation splits, the generalization experiment's sets).
+TRAINING_SYSTEMS = {
+    *config["split"]["train"],
+    *config["split"]["validation"],
+    *GENERALIZATION.get("validation", []),
+    *(name for names in GEN_SETS.values() for name in names),
+}
+
+
+def reference_priority(system):
+    """References that training needs first (training starts while the others run), then the most
+    electrons first (the longest DMRG jobs), so that no core idles at the end of the stage.
+    """
+    electrons = config["systems"][system]["n_electrons"]
+    return electrons + (10 if system in TRAINING_SYSTEMS else 0)
+
+
 # ---- file names ------------------------------------------------------------------------------------
 def reference_files(names, ext="npz"):
     return [f"results/references/{name}.{ext}" for name in names]

@@ -58,6 +58,8 @@ rule generalization_train_seed:
     wildcard_constraints:
         n=r"\d+",
         method="ksr|ksr-energy",
+    # before the references no training needs (priority 1-4), after those it needs (11-14)
+    priority: 5
     conda:
         "../../envs/jax.yaml"
     threads: config["training"]["threads"]

@@ -13,8 +13,7 @@ rule reference:
         "logs/reference/{system}.log",
     benchmark:
         "benchmarks/rules/reference/{system}.tsv"
-    # Most electrons first (the longest DMRG jobs), so that no core idles at the end of the stage.
-    priority: lambda wildcards: config["systems"][wildcards.system]["n_electrons"]
+    priority: lambda wildcards: reference_priority(wildcards.system)
     conda:
         "../../envs/dmrg.yaml"
     threads: config["references"]["threads"]
