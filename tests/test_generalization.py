@@ -147,3 +147,25 @@ def test_smoke_study_runs_the_experiment_through_the_shared_dag():
     counts = job_counts(out)
     assert counts["generalization_train_seed"] == 2 * 2 and counts["generalization_direct_ml"] == 2
     assert "results/generalization/n2/ksr-energy.npz" in out and "figures/tables/learning_curve.md" in out
+
+
+def test_a_rule_override_reaches_the_script_and_is_recorded_apart_from_the_config(tmp_path):
+    """Energy-only KSR: the script sees training.energy_loss_weight = 1; the record keeps the config's 0.5
+    under settings (so the audit finds no config drift) and the 1 under extra.overrides."""
+    from sksr.io import provenance
+    from sksr.pipeline.audit import AuditReport, _check_config
+    from test_issue10 import _FakeSnakemake
+
+    smk = _FakeSnakemake(tmp_path, [])
+    smk.params.settings = {"training.energy_loss_weight": 0.5}
+    smk.params.overrides = {"training.energy_loss_weight": training_sets.ENERGY_ONLY_WEIGHT}
+    with provenance.snakemake_job(smk) as job:
+        seen = job.settings["training.energy_loss_weight"]
+        (tmp_path / "out.npz").write_bytes(b"x")
+    assert seen == 1.0
+    record = provenance.load_record(tmp_path / "record.json")
+    assert record["settings"] == {"training.energy_loss_weight": 0.5}
+    assert record["extra"]["overrides"] == {"training.energy_loss_weight": 1.0}
+    report = AuditReport()
+    _check_config(record, {"training": {"energy_loss_weight": 0.5}}, report, "record.json")
+    assert not report.findings

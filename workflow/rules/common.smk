@@ -94,7 +94,7 @@ GEN_SEEDS = list(
         GENERALIZATION.get("first_seed", 0) + GENERALIZATION.get("num_seeds", 0),
     )
 )
-# Every curve system is predicted (test sets, validation, and the whole curves of the figure).
+# The references the learning curve and its figures read (every curve system; every system is predicted).
 GEN_SYSTEMS = [name for geometries in CURVES.values() for _, name in geometries]
 USES_DMRG = any(
     spec["n_electrons"] > config["references"]["self_check"]["exact_max_electrons"]
@@ -174,19 +174,11 @@ def gen_dataset_systems(name):
     return GEN_SETS[int(name.removeprefix("train-n"))]
 
 
-def gen_training_settings(method):
-    """The training config slice of a KSR method (energy-only KSR drops the density term)."""
-    values = settings("grid", "scf.train_iterations", *training_settings())
+def gen_training_overrides(method):
+    """What a generalization method sets in place of the training config (energy-only KSR: no density term)."""
     if method == "ksr-energy":
-        values["training.energy_loss_weight"] = ENERGY_ONLY_WEIGHT
-    return values
-
-
-def gen_evaluation_settings():
-    """What a generalization prediction job needs: every curve system, K and the symmetry."""
-    values = settings("grid", "scf.eval_iterations", "scf.reflection_symmetry")
-    values["systems"] = {name: config["systems"][name] for name in GEN_SYSTEMS}
-    return values
+        return {"training.energy_loss_weight": ENERGY_ONLY_WEIGHT}
+    return {}
 
 
 # Systems that some training needs (train and validation splits, the generalization experiment's sets).

@@ -68,7 +68,8 @@ rule generalization_train_seed:
         runtime=config["training"]["runtime"],
         gpu=config["training"]["gpu"],
     params:
-        settings=lambda wildcards: gen_training_settings(wildcards.method),
+        settings=settings("grid", "scf.train_iterations", *training_settings()),
+        overrides=lambda wildcards: gen_training_overrides(wildcards.method),
         model=GENERALIZATION.get("model"),
         replay_dir=lambda wildcards: GEN_REPLAY_DIR.format(**wildcards),
         compilation_cache=COMPILATION_CACHE,
@@ -95,7 +96,9 @@ rule generalization_evaluate_seed:
         mem_mb=2000,
         runtime=60,
     params:
-        settings=gen_evaluation_settings(),
+        settings=settings(
+            "grid", "systems", "scf.eval_iterations", "scf.reflection_symmetry"
+        ),
         method=lambda wildcards: f"{wildcards.method}-n{wildcards.n}",
     script:
         "../scripts/evaluate_seed.py"
@@ -147,14 +150,18 @@ rule generalization_direct_ml:
         mem_mb=config["training"]["mem_mb"],
         runtime=config["training"]["runtime"],
     params:
-        settings={
-            **gen_evaluation_settings(),
-            **settings(
-                "training.max_evaluations",
-                "training.lbfgs_history",
-                "training.lbfgs_factr",
-                "training.lbfgs_pgtol",
-            ),
+        settings=settings(
+            "grid",
+            "systems",
+            "training.max_evaluations",
+            "training.lbfgs_history",
+            "training.lbfgs_factr",
+            "training.lbfgs_pgtol",
+            "generalization.num_seeds",
+            "generalization.first_seed",
+        ),
+        # direct_ml.py reads the seeds from training.*: the experiment's own seeds
+        overrides={
             "training.num_seeds": GENERALIZATION.get("num_seeds"),
             "training.first_seed": GENERALIZATION.get("first_seed"),
         },

@@ -281,9 +281,15 @@ class JobContext:
         self.extra: dict = {}
 
     @property
+    def overrides(self) -> dict:
+        """Values a rule sets in place of config keys (``params.overrides``, dotted keys), e.g. the
+        energy-only KSR loss weight; recorded apart from the settings, which are the config's own values."""
+        return dict(getattr(self.smk.params, "overrides", {}) or {})
+
+    @property
     def settings(self) -> dict:
-        """The job's config slice (``params.settings``)."""
-        return dict(getattr(self.smk.params, "settings", {}) or {})
+        """The job's config slice (``params.settings``) with the rule's ``params.overrides`` applied."""
+        return {**dict(getattr(self.smk.params, "settings", {}) or {}), **self.overrides}
 
 
 @contextlib.contextmanager
@@ -344,12 +350,12 @@ def snakemake_job(smk, record_output: str = "provenance"):
             wildcards=dict(smk.wildcards.items()),
             inputs=_names(smk.input),
             outputs=outputs,
-            settings=context.settings,
+            settings=dict(getattr(smk.params, "settings", {}) or {}),
             configfiles=smk.config.get("__sksr__", {}).get("configfiles", []),
             script=getattr(smk.params, "script", None),
             started=started,
             finished=finished,
-            extra=context.extra,
+            extra={**context.extra, **({"overrides": context.overrides} if context.overrides else {})},
         )
         missing = [p for p, d in record["outputs"].items() if d is None]
         if missing:
