@@ -475,3 +475,30 @@ def test_partial_tree_fails_the_audit_and_corrupt_input_is_repaired(workdir):
     assert "wildcards: system=He\n" in plan.stdout and plan.stdout.count("rule reference:") == 1, plan.stdout
     assert "reference_summary" in plan.stdout  # downstream of the remade reference
     _clean(workdir)
+
+
+def test_a_job_stops_once_under_repeated_signals(tmp_path):
+    """Snakemake repeats SIGTERM every fraction of a second: a job signalled again while it is already
+    stopping (the second handler runs inside the first) must still exit, not wait on its own lock."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    names = {k: str(tmp_path / f) for k, f in
+             dict(log="job.log", out="out.npz", record="record.json", ready="ready").items()}
+    script = tmp_path / "job.py"
+    body = _STOPPED_JOB.format(src=src, **names)
+    # every removal re-signals the job from inside its own stop (the window a repeated SIGTERM hits)
+    body = body.replace("from sksr.io import provenance", "from sksr.io import provenance\n"
+                        "import os, signal\n_discard = provenance.discard_unrecorded_outputs\n"
+                        "def _resignal(paths):\n    os.kill(os.getpid(), signal.SIGTERM)\n"
+                        "    return _discard(paths)\nprovenance.discard_unrecorded_outputs = _resignal")
+    script.write_text(body)
+    job = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ, SKSR_RUNNER=""))
+    try:
+        deadline = time.time() + 60
+        while not os.path.exists(names["ready"]) and time.time() < deadline:
+            assert job.poll() is None, (tmp_path / "job.log").read_text()
+            time.sleep(0.1)
+        job.send_signal(signal.SIGTERM)
+        assert job.wait(timeout=30) == interrupts.LOST_EXIT_STATUS
+    finally:
+        job.kill()
+    assert not (tmp_path / "out.npz").exists() and not (tmp_path / "record.json").exists()

@@ -321,13 +321,21 @@ def snakemake_job(smk, record_output: str = "provenance"):
     context = JobContext(smk, logger)
     record_path = str(getattr(smk.output, record_output))
     outputs = [p for p in _names(smk.output) if p != record_path]
-    commit = threading.Lock()  # held while the record is written: a stop waits, then sees `recorded`
+    # Held while the record is written: a stop waits, then sees `recorded`. Reentrant, and stop_now runs
+    # once: Snakemake repeats SIGTERM every fraction of a second, and a second signal handled inside the
+    # first stop_now must not wait on the lock that stop_now itself holds.
+    commit = threading.RLock()
     recorded = False
+    stopping = threading.Event()
     runner = interrupts.watched_runner()
 
     def stop_now(reason: str):
         # Say why, take back what this job wrote (it has no record, so none of it may look complete;
-        # Snakemake reruns the job), and exit without unwinding.
+        # Snakemake reruns the job), and exit without unwinding. Later calls (repeated signals) return
+        # at once: the first call exits the process.
+        if stopping.is_set():
+            return
+        stopping.set()
         logger.error("%s; this job stops and will be rerun", reason)
         with commit:
             if not recorded:
