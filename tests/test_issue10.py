@@ -326,25 +326,35 @@ with provenance.snakemake_job(Smk()):
 """
 
 
-def test_a_stopped_job_takes_back_what_it_wrote(tmp_path):
-    """SIGTERM to a job that has written an output but not yet its record: the job removes the output
-    (and its writers' temporary files), writes no record, logs that it will be rerun and exits with 143."""
+def _stopped_job_exit(tmp_path, edit=lambda body: body, before_signal=lambda: None) -> int:
+    """Run ``_STOPPED_JOB`` (its text passed through ``edit``), SIGTERM it once it has written its output,
+    and return its exit status."""
     src = str(Path(__file__).resolve().parents[1] / "src")
     names = {k: str(tmp_path / f) for k, f in
              dict(log="job.log", out="out.npz", record="record.json", ready="ready").items()}
     script = tmp_path / "job.py"
-    script.write_text(_STOPPED_JOB.format(src=src, **names))
+    script.write_text(edit(_STOPPED_JOB.format(src=src, **names)))
     job = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ, SKSR_RUNNER=""))
     try:
         deadline = time.time() + 60
         while not os.path.exists(names["ready"]) and time.time() < deadline:
             assert job.poll() is None, (tmp_path / "job.log").read_text()
             time.sleep(0.1)
-        assert (tmp_path / "out.npz").exists()
+        before_signal()
         job.send_signal(signal.SIGTERM)
-        assert job.wait(timeout=30) == interrupts.LOST_EXIT_STATUS
+        return job.wait(timeout=30)
     finally:
         job.kill()
+
+
+def test_a_stopped_job_takes_back_what_it_wrote(tmp_path):
+    """SIGTERM to a job that has written an output but not yet its record: the job removes the output
+    (and its writers' temporary files), writes no record, logs that it will be rerun and exits with 143."""
+
+    def output_written():
+        assert (tmp_path / "out.npz").exists()
+
+    assert _stopped_job_exit(tmp_path, before_signal=output_written) == interrupts.LOST_EXIT_STATUS
     assert sorted(p.name for p in tmp_path.iterdir()) == ["job.log", "job.py", "ready"]
     log = (tmp_path / "job.log").read_text()
     assert "stopped by signal 15" in log and "will be rerun" in log and "removed" in log
@@ -480,25 +490,12 @@ def test_partial_tree_fails_the_audit_and_corrupt_input_is_repaired(workdir):
 def test_a_job_stops_once_under_repeated_signals(tmp_path):
     """Snakemake repeats SIGTERM every fraction of a second: a job signalled again while it is already
     stopping (the second handler runs inside the first) must still exit, not wait on its own lock."""
-    src = str(Path(__file__).resolve().parents[1] / "src")
-    names = {k: str(tmp_path / f) for k, f in
-             dict(log="job.log", out="out.npz", record="record.json", ready="ready").items()}
-    script = tmp_path / "job.py"
-    body = _STOPPED_JOB.format(src=src, **names)
     # every removal re-signals the job from inside its own stop (the window a repeated SIGTERM hits)
-    body = body.replace("from sksr.io import provenance", "from sksr.io import provenance\n"
-                        "import os, signal\n_discard = provenance.discard_unrecorded_outputs\n"
-                        "def _resignal(paths):\n    os.kill(os.getpid(), signal.SIGTERM)\n"
-                        "    return _discard(paths)\nprovenance.discard_unrecorded_outputs = _resignal")
-    script.write_text(body)
-    job = subprocess.Popen([sys.executable, str(script)], env=dict(os.environ, SKSR_RUNNER=""))
-    try:
-        deadline = time.time() + 60
-        while not os.path.exists(names["ready"]) and time.time() < deadline:
-            assert job.poll() is None, (tmp_path / "job.log").read_text()
-            time.sleep(0.1)
-        job.send_signal(signal.SIGTERM)
-        assert job.wait(timeout=30) == interrupts.LOST_EXIT_STATUS
-    finally:
-        job.kill()
+    def resignal(body):
+        return body.replace("from sksr.io import provenance", "from sksr.io import provenance\n"
+                            "import os, signal\n_discard = provenance.discard_unrecorded_outputs\n"
+                            "def _resignal(paths):\n    os.kill(os.getpid(), signal.SIGTERM)\n"
+                            "    return _discard(paths)\nprovenance.discard_unrecorded_outputs = _resignal")
+
+    assert _stopped_job_exit(tmp_path, edit=resignal) == interrupts.LOST_EXIT_STATUS
     assert not (tmp_path / "out.npz").exists() and not (tmp_path / "record.json").exists()

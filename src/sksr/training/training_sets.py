@@ -44,13 +44,18 @@ def evenly_spread(pool: Sequence[str], count: int) -> list[str]:
     return [pool[i] for i in indices]
 
 
-def pools(section: Mapping) -> dict[str, list[str]]:
-    """``{curve: [names]}``: each training curve's pool without the validation geometries."""
+def _ranges_without_validation(section: Mapping, part: str) -> dict[str, list[str]]:
+    """``{curve: [names]}`` of ``section[part]`` (curve -> range) without the validation geometries."""
     held_out = set(section.get("validation", []))
     return {
         molecule: [n for n in range_members(molecule, spec) if n not in held_out]
-        for molecule, spec in (section.get("pool") or {}).items()
+        for molecule, spec in (section.get(part) or {}).items()
     }
+
+
+def pools(section: Mapping) -> dict[str, list[str]]:
+    """``{curve: [names]}``: each training curve's pool without the validation geometries."""
+    return _ranges_without_validation(section, "pool")
 
 
 def training_set(section: Mapping, n_train: int) -> list[str]:
@@ -65,11 +70,7 @@ def training_sets(section: Mapping) -> dict[int, list[str]]:
 
 def test_sets(section: Mapping) -> dict[str, list[str]]:
     """``{curve: [names]}``: the learning curve's test sets (``generalization.test`` minus validation)."""
-    held_out = set(section.get("validation", []))
-    return {
-        molecule: [n for n in range_members(molecule, spec) if n not in held_out]
-        for molecule, spec in (section.get("test") or {}).items()
-    }
+    return _ranges_without_validation(section, "test")
 
 
 def is_configured(section: Mapping) -> bool:
