@@ -45,6 +45,9 @@ include: "workflow/rules/generalization.smk"
 include: "workflow/rules/figures.smk"
 
 
+# On a cluster, targets and the light aggregation steps (seconds of pandas/matplotlib over finished files)
+# run where Snakemake runs instead of waiting in the queue; everything that solves a
+# Hamiltonian, runs an SCF or trains is submitted.
 localrules:
     all,
     references,
@@ -53,6 +56,15 @@ localrules:
     evaluation,
     figures,
     generalization,
+    reference_summary,
+    select_seed,
+    seed_errors,
+    alternative_selection,
+    selection_study,
+    tables,
+    figure,
+    generalization_select_seed,
+    learning_curve,
 
 
 # Ctrl-C / SIGTERM stop the running jobs at once (sksr/io/interrupts.py); a killed Snakemake is noticed by

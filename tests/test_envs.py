@@ -219,3 +219,33 @@ def test_model_names_come_from_one_registry():
     assert MODEL_KINDS == tuple(MODEL_LABELS)
     assert all(NeuralXCSpec(kind).parameter_count > 0 for kind in MODEL_KINDS)
     assert "lsda" not in (ROOT / "Snakefile").read_text()  # wildcard constraints use the configured models
+
+
+def local_rules() -> set[str]:
+    """The rules listed under ``localrules:`` in the Snakefile."""
+    block = re.search(r"^localrules:\n((?:[ \t]+\w+,?\n)+)", (ROOT / "Snakefile").read_text(), flags=re.M)
+    return {name.strip(" ,\t") for name in block.group(1).splitlines()}
+
+
+
+def rule_blocks() -> dict[str, str]:
+    """rule name -> its text, for the named rules of the Snakefile and workflow/rules/*.smk."""
+    blocks = {}
+    for path in [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]:
+        for block in re.split(r"\n\s*rule\b", path.read_text())[1:]:
+            name = block.split(":", 1)[0].strip()
+            if name:
+                blocks[name] = block
+    return blocks
+
+
+def test_local_rules_ask_for_no_compute_resources():
+    """A ``localrules`` job runs beside Snakemake (on a cluster's login node), where its threads and memory
+    would be ignored: every rule that declares them (solvers, SCF, training) is submitted, and every local
+    rule exists."""
+    local, blocks = local_rules(), rule_blocks()
+    assert {"all", "tables", "figure", "select_seed"} <= local
+    assert local <= set(blocks), f"unknown local rules: {sorted(local - set(blocks))}"
+    heavy = {name for name, text in blocks.items() if re.search(r"^\s*(threads|resources):", text, flags=re.M)}
+    assert {"reference", "baseline", "evaluate_seed", "generalization_train_seed"} <= heavy
+    assert not local & heavy, f"local rules that declare compute resources: {sorted(local & heavy)}"
