@@ -19,11 +19,11 @@ KSR_SMOKE = ROOT / "config" / "ksr_smoke.yaml"
 
 
 def test_study_config_expands_the_curves_and_splits_the_h2_curve_as_the_study():
-    """72 H2, 50 H2+, 63 H4 and 62 H2-H2 geometries; the test split is every odd-m H2 separation but the
+    """72 H2, 50 H2+, 63 H4 and 31 H2-H2 geometries; the test split is every odd-m H2 separation but the
     four validation ones."""
     config = check_files([KSR]).config  # schema and semantic checks pass; the curves as written
     members = curve_members(config["curves"], config["grid"]["spacing"])
-    assert {c: len(m) for c, m in members.items()} == {"H2": 72, "H2+": 50, "H4": 63, "H2-H2": 62}
+    assert {c: len(m) for c, m in members.items()} == {"H2": 72, "H2+": 50, "H4": 63, "H2-H2": 31}
     odd = {name for r, name in members["H2"] if grid_steps(r, 0.08) % 2 == 1}
     split = config["split"]
     assert set(split["test"]) == odd - set(split["validation"]) and len(split["test"]) == 32
@@ -86,7 +86,7 @@ def test_study_dag_shares_the_rules():
     and the generalization experiment: 9 N_train x (2 KSR methods x 3 seeds + direct ML)."""
     out = snakemake("-n", "--forceall", "--configfile", str(KSR)).stdout
     counts = job_counts(out)
-    assert counts["reference"] == 72 + 50 + 63 + 62
+    assert counts["reference"] == 72 + 50 + 63 + 31
     assert counts["train_seed"] == 3 * 10 and counts["evaluate_seed"] == 3 * 10 and counts["select_seed"] == 3
     assert counts["baseline"] == 3 and counts["direct_ml"] == 1 and counts["checkpoint_predictions"] == 1
     assert "results/predictions/published-ksr-global-h2-h4.npz" in out
