@@ -221,21 +221,30 @@ def test_model_names_come_from_one_registry():
     assert "lsda" not in (ROOT / "Snakefile").read_text()  # wildcard constraints use the configured models
 
 
-def local_rules() -> set[str]:
-    """The rules listed under ``localrules:`` in the Snakefile."""
-    block = re.search(r"^localrules:\n((?:[ \t]+\w+,?\n)+)", (ROOT / "Snakefile").read_text(), flags=re.M)
-    return {name.strip(" ,\t") for name in block.group(1).splitlines()}
+WORKFLOW_FILES = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
 
+
+def local_rules() -> set[str]:
+    """Every rule named by a ``localrules:`` directive of the Snakefile or a rule file (comments skipped)."""
+    names = set()
+    for path in WORKFLOW_FILES:
+        for block in re.finditer(r"^localrules:[ \t]*\n((?:[ \t]*(?:[ \t][^\n]*)?\n)*)", path.read_text(), flags=re.M):
+            for line in block.group(1).splitlines():
+                names.update(re.findall(r"\w+", line.split("#")[0]))
+    return names
 
 
 def rule_blocks() -> dict[str, str]:
-    """rule name -> its text, for the named rules of the Snakefile and workflow/rules/*.smk."""
+    """rule name -> its text (from its header to the next rule header), for every rule whose header names
+    it, in the Snakefile and workflow/rules/*.smk (``rule:`` with a ``name:`` directive ends a block but is
+    not listed)."""
     blocks = {}
-    for path in [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]:
-        for block in re.split(r"\n\s*rule\b", path.read_text())[1:]:
-            name = block.split(":", 1)[0].strip()
-            if name:
-                blocks[name] = block
+    for path in WORKFLOW_FILES:
+        text = path.read_text()
+        headers = list(re.finditer(r"^[ \t]*rule\b[ \t]*(\w*)[ \t]*:", text, flags=re.M))
+        for header, following in zip(headers, [*headers[1:], None]):
+            if header.group(1):
+                blocks[header.group(1)] = text[header.end() : following.start() if following else len(text)]
     return blocks
 
 

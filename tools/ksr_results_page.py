@@ -78,7 +78,7 @@ Wall time per stage, from the jobs' provenance records (2-core VM, two jobs at a
 ## Errors along the curves (KS minus exact)
 
 Test: the 32 odd-m H2 separations outside validation; "all": every geometry of the curve (72 for H2, 50 for
-H2+, 63 for H4, 62 for H2-H2; only the two H2 geometries are trained on).
+H2+, 63 for H4, 31 for H2-H2; only the two H2 geometries are trained on).
 
 {curve_table(run)}
 
