@@ -190,6 +190,11 @@ TRAINING_SYSTEMS = {
 }
 
 
+# The experiment's datasets, training and direct ML run before the references no training needs
+# (priority 1-4, reference_priority) and after those it needs (11-14): training starts mid-stage.
+GEN_TRAINING_PRIORITY = 5
+
+
 def reference_priority(system):
     """References that training needs first (training starts while the others run), then the most
     electrons first (the longest DMRG jobs), so that no core idles at the end of the stage.

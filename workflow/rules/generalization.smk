@@ -28,6 +28,7 @@ rule generalization_dataset:
         "logs/generalization_dataset/{dataset}.log",
     wildcard_constraints:
         dataset=r"validation|train-n\d+",
+    priority: GEN_TRAINING_PRIORITY
     conda:
         "../../envs/jax.yaml"
     params:
@@ -58,8 +59,7 @@ rule generalization_train_seed:
     wildcard_constraints:
         n=r"\d+",
         method="ksr|ksr-energy",
-    # before the references no training needs (priority 1-4), after those it needs (11-14)
-    priority: 5
+    priority: GEN_TRAINING_PRIORITY
     conda:
         "../../envs/jax.yaml"
     threads: config["training"]["threads"]
@@ -143,6 +143,7 @@ rule generalization_direct_ml:
         "logs/generalization_direct_ml/n{n}.log",
     wildcard_constraints:
         n=r"\d+",
+    priority: GEN_TRAINING_PRIORITY
     conda:
         "../../envs/jax.yaml"
     threads: config["training"]["threads"]
