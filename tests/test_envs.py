@@ -112,20 +112,33 @@ print("LOADED", ",".join(sorted({name.partition(".")[0] for name in sys.modules}
 """
 
 
-def rule_scripts() -> list[tuple[str, str, str]]:
-    """(rule, env file stem, script path) of every rule with a script, read from workflow/rules/*.smk."""
-    found = []
-    for path in sorted((ROOT / "workflow" / "rules").glob("*.smk")):
+WORKFLOW_FILES = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
+
+
+def rule_blocks() -> dict[str, tuple[Path, str]]:
+    """rule name -> (file, its text from its header to the next rule header), for every rule of the
+    Snakefile and workflow/rules/*.smk; a ``rule:`` with a ``name:`` directive (e.g.
+    ``train_seeds_<first>_<last>``) is listed under the name's fixed prefix."""
+    blocks = {}
+    for path in WORKFLOW_FILES:
         text = path.read_text()
-        for block in re.split(r"\n\s*rule\b", text)[1:]:
-            name = block.split(":", 1)[0].strip()
-            if not name:  # `rule:` with a `name:` directive (e.g. train_seeds_<first>_<last>)
-                name = re.search(r'name:\s*\n\s*f?"(\w+?)_?\{', block).group(1)
-            script = re.search(r'script:\s*\n\s*"\.\./scripts/([\w.]+)"', block)
-            env = re.search(r'conda:\s*\n\s*"\.\./\.\./envs/(\w+)\.yaml"', block)
-            if script:
-                assert env, f"rule {name} ({path.name}) runs a script but declares no conda environment"
-                found.append((name, env.group(1), f"workflow/scripts/{script.group(1)}"))
+        headers = list(re.finditer(r"^[ \t]*rule\b[ \t]*(\w*)[ \t]*:", text, flags=re.M))
+        for header, following in zip(headers, [*headers[1:], None]):
+            block = text[header.end() : following.start() if following else len(text)]
+            name = header.group(1) or re.search(r'name:\s*\n\s*f?"(\w+?)_?\{', block).group(1)
+            blocks[name] = path, block
+    return blocks
+
+
+def rule_scripts() -> list[tuple[str, str, str]]:
+    """(rule, env file stem, script path) of every rule with a script."""
+    found = []
+    for name, (path, block) in rule_blocks().items():
+        script = re.search(r'script:\s*\n\s*"\.\./scripts/([\w.]+)"', block)
+        env = re.search(r'conda:\s*\n\s*"\.\./\.\./envs/(\w+)\.yaml"', block)
+        if script:
+            assert env, f"rule {name} ({path.name}) runs a script but declares no conda environment"
+            found.append((name, env.group(1), f"workflow/scripts/{script.group(1)}"))
     return found
 
 
@@ -221,9 +234,6 @@ def test_model_names_come_from_one_registry():
     assert "lsda" not in (ROOT / "Snakefile").read_text()  # wildcard constraints use the configured models
 
 
-WORKFLOW_FILES = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
-
-
 def local_rules() -> set[str]:
     """Every rule named by a ``localrules:`` directive of the Snakefile or a rule file (comments skipped)."""
     names = set()
@@ -234,20 +244,6 @@ def local_rules() -> set[str]:
     return names
 
 
-def rule_blocks() -> dict[str, str]:
-    """rule name -> its text (from its header to the next rule header), for every rule whose header names
-    it, in the Snakefile and workflow/rules/*.smk (``rule:`` with a ``name:`` directive ends a block but is
-    not listed)."""
-    blocks = {}
-    for path in WORKFLOW_FILES:
-        text = path.read_text()
-        headers = list(re.finditer(r"^[ \t]*rule\b[ \t]*(\w*)[ \t]*:", text, flags=re.M))
-        for header, following in zip(headers, [*headers[1:], None]):
-            if header.group(1):
-                blocks[header.group(1)] = text[header.end() : following.start() if following else len(text)]
-    return blocks
-
-
 def test_local_rules_ask_for_no_compute_resources():
     """A ``localrules`` job runs beside Snakemake (on a cluster's login node), where its threads and memory
     would be ignored: every rule that declares them (solvers, SCF, training) is submitted, and every local
@@ -255,6 +251,6 @@ def test_local_rules_ask_for_no_compute_resources():
     local, blocks = local_rules(), rule_blocks()
     assert {"all", "tables", "figure", "select_seed"} <= local
     assert local <= set(blocks), f"unknown local rules: {sorted(local - set(blocks))}"
-    heavy = {name for name, text in blocks.items() if re.search(r"^\s*(threads|resources):", text, flags=re.M)}
+    heavy = {name for name, (_, text) in blocks.items() if re.search(r"^\s*(threads|resources):", text, flags=re.M)}
     assert {"reference", "baseline", "evaluate_seed", "generalization_train_seed"} <= heavy
     assert not local & heavy, f"local rules that declare compute resources: {sorted(local & heavy)}"

@@ -102,22 +102,21 @@ def test_study_dag_shares_the_rules():
     # the experiment's training (and the datasets and direct ML it waits on) runs as soon as its own
     # references are done, ahead of the references that only the test sets need
     priorities = job_priorities(out)
-    references = [p for rule, _, p in priorities if rule == "reference"]
+    references = [p for rule, p in priorities if rule == "reference"]
     untrained = max(p for p in references if p < 10)  # 1-4 electrons; training needs are 11-14
     for rule in ("generalization_dataset", "generalization_train_seed", "generalization_direct_ml"):
-        assert {p for r, _, p in priorities if r == rule} == {5}, rule
+        assert {p for r, p in priorities if r == rule} == {5}, rule
     assert untrained == 4 < 5 < min(p for p in references if p >= 10)
 
 
-def job_priorities(output: str) -> list[tuple[str, str, int]]:
-    """(rule, system wildcard or "", priority) of every job of a dry run (0 when none is printed)."""
+def job_priorities(output: str) -> list[tuple[str, int]]:
+    """(rule, priority) of every job of a dry run (0 when none is printed)."""
     jobs = []
     for block in re.split(r"\n(?=(?:local)?rule \w+:\n)", output):
         header = re.match(r"(?:local)?rule (\w+):\n", block)
         if header:
-            system = re.search(r"^    wildcards: .*?system=([^,\n]+)", block, flags=re.M)
             priority = re.search(r"^    priority: (\d+)$", block, flags=re.M)
-            jobs.append((header.group(1), system.group(1) if system else "", int(priority.group(1)) if priority else 0))
+            jobs.append((header.group(1), int(priority.group(1)) if priority else 0))
     return jobs
 
 
