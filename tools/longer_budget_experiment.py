@@ -56,6 +56,9 @@ def test_mae_mha(stem: Path, systems: list[System], grid: Grid, reference: np.nd
 def paired_row(seed: int, run: Path, score) -> dict:
     """The paper-budget and the long-budget selection of one finished run, with their test MAEs."""
     record = json.loads((run / "run.json").read_text())
+    if not (run / "validation.csv").is_file():  # a seed that failed before any checkpoint was validated
+        return dict(seed=seed, status=record["status"], eval_paper=-1, val_paper=np.nan, test_paper=np.nan,
+                    eval_long=-1, val_long=np.nan, test_long=np.nan)
     validation = pd.read_csv(run / "validation.csv")
     early = validation[validation.evaluation <= PAPER_BUDGET]
     best_early = early.loc[early.loss.idxmin()]
