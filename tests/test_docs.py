@@ -24,7 +24,7 @@ def test_nothing_in_the_repository_points_outside_it():
     outside = _outside_references()
     offenders = []
     for path in ROOT.rglob("*"):
-        if not path.is_file() or any(p in path.parts for p in (".git", ".venv", "results", "figures", "logs")):
+        if not path.is_file() or any(p in path.parts for p in (".git", ".venv", ".snakemake", "results", "figures", "logs")):
             continue
         if path.suffix not in {".py", ".md", ".yaml", ".yml", ".smk", ".sh", ".toml", ".json", ""}:
             continue

@@ -5,8 +5,8 @@
         [--seeds 0-29]
 
 RUN_DIR is a checkout in which the paper config ran (its results/datasets/ and results/references/ are
-read, nothing there is written). Each seed is trained again with the paper protocol
-(``TrainingSettings()``) except ``max_evaluations = --maxfun``, into OUT_DIR/seed<N>/ (a killed run
+read, nothing there is written). Each seed is trained again with the run's training settings (the paper
+protocol in config/config.yaml) except ``max_evaluations = --maxfun``, into OUT_DIR/seed<N>/ (a killed run
 resumes from its replay log under OUT_DIR/.replay/). L-BFGS-B does not look at its budget before it
 runs out, so the first 300 evaluations of such a run are the paper protocol's run at this commit: the
 paired comparison selects, within the same run, the checkpoint with the lowest validation loss among
@@ -35,9 +35,9 @@ from sksr.evaluation.prediction import predict  # noqa: E402
 from sksr.functionals.neural import build_xc, load_params  # noqa: E402
 from sksr.training.objective import load_training_data  # noqa: E402
 from sksr.training.optimizer import train_seed  # noqa: E402
+from sksr.pipeline.workflow_config import TRAINING_JOB_KEYS  # noqa: E402
 from sksr.training.settings import TrainingSettings  # noqa: E402
 
-PAPER_BUDGET = TrainingSettings().max_evaluations
 LOG = logging.getLogger("longer_budget")
 
 
@@ -53,14 +53,17 @@ def test_mae_mha(stem: Path, systems: list[System], grid: Grid, reference: np.nd
     return float(np.mean(np.abs(1000 * (energies - reference))))
 
 
-def paired_row(seed: int, run: Path, score) -> dict:
+def paired_row(seed: int, run: Path, score, paper_budget: int) -> dict:
     """The paper-budget and the long-budget selection of one finished run, with their test MAEs."""
     record = json.loads((run / "run.json").read_text())
+    empty = dict(seed=seed, status=record["status"], eval_paper=-1, val_paper=np.nan, test_paper=np.nan,
+                 eval_long=-1, val_long=np.nan, test_long=np.nan)
     if not (run / "validation.csv").is_file():  # a seed that failed before any checkpoint was validated
-        return dict(seed=seed, status=record["status"], eval_paper=-1, val_paper=np.nan, test_paper=np.nan,
-                    eval_long=-1, val_long=np.nan, test_long=np.nan)
-    validation = pd.read_csv(run / "validation.csv")
-    early = validation[validation.evaluation <= PAPER_BUDGET]
+        return empty
+    validation = pd.read_csv(run / "validation.csv").dropna(subset=["loss"])
+    early = validation[validation.evaluation <= paper_budget]
+    if early.empty:
+        return empty
     best_early = early.loc[early.loss.idxmin()]
     best_all = validation.loc[validation.loss.idxmin()]
     stem = lambda evaluation: run / "checkpoints" / f"eval_{int(evaluation):06d}"  # noqa: E731
@@ -81,7 +84,7 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--model", default="global")
-    parser.add_argument("--maxfun", type=int, default=2 * PAPER_BUDGET)
+    parser.add_argument("--maxfun", type=int, default=600)
     parser.add_argument("--seeds", type=seed_range, default=range(30))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -94,7 +97,11 @@ def main() -> None:
     iterations = config["scf"]["eval_iterations"]
     data = load_training_data(args.run_dir / "results/datasets/train.npz",
                               args.run_dir / "results/datasets/validation.npz")
-    settings = TrainingSettings(max_evaluations=args.maxfun)
+    # the run's own training settings (the paper protocol in config/config.yaml), only the budget changed
+    settings = TrainingSettings.from_config(
+        {**config["training"], "num_iterations": config["scf"]["train_iterations"], "max_evaluations": args.maxfun},
+        ignore=TRAINING_JOB_KEYS)
+    paper_budget = config["training"]["max_evaluations"]
 
     rows = []
     for seed in args.seeds:
@@ -102,18 +109,19 @@ def main() -> None:
         if not (run / "run.json").is_file():
             train_seed(args.model, seed, *data, settings, out_dir=run, log=LOG,
                        replay_dir=args.out_dir / ".replay" / f"seed{seed}")
-        rows.append(paired_row(seed, run, lambda stem: test_mae_mha(stem, test, grid, reference, iterations)))
+        rows.append(paired_row(seed, run, lambda stem: test_mae_mha(stem, test, grid, reference, iterations),
+                               paper_budget))
     table = pd.DataFrame(rows).set_index("seed")
     table.to_csv(args.out_dir / "paired.csv")
 
     threshold = config["selection"]["max_validation_loss"]
     subset = config["selection"]["robustness_subset"]
-    print(f"sKSR-{args.model}, maxfun {PAPER_BUDGET} (paper) against {args.maxfun}, K = {iterations} test MAE (mHa)\n")
+    print(f"sKSR-{args.model}, maxfun {paper_budget} (paper) against {args.maxfun}, K = {iterations} test MAE (mHa)\n")
     print(f"seeds: {len(table)}; the long budget selects another checkpoint for "
           f"{int((table.eval_paper != table.eval_long).sum())}, a better one for "
           f"{int((table.test_long < table.test_paper).sum())}; median test MAE "
           f"{table.test_paper.median():.2f} -> {table.test_long.median():.2f}\n")
-    print("| seeds | paper rule, maxfun 300: seed, test MAE | paper rule, long budget: seed, test MAE |")
+    print(f"| seeds | paper rule, maxfun {paper_budget}: seed, test MAE | paper rule, maxfun {args.maxfun}: seed, test MAE |")
     print("|---|---|---|")
     groups = [("all", table.index)] + [
         (f"{a}-{a + subset - 1}", [s for s in table.index if a <= s < a + subset])
