@@ -19,6 +19,9 @@ import pandas as pd
 import yaml
 from results_page import stage_times  # tools/results_page.py (this script's folder)
 
+from sksr.functionals import MODEL_LABELS  # noqa: E402 (src/ on the path via results_page)
+
+
 def curve_table(run: Path) -> str:
     """The H2 and H2+ rows of curve_errors.csv: test and all scopes per method."""
     table = pd.read_csv(run / "figures" / "tables" / "curve_errors.csv")
@@ -67,7 +70,7 @@ def study_settings(config_path: Path) -> dict:
     return dict(points=config["grid"]["num_points"], spacing=config["grid"]["spacing"],
                 iterations=config["scf"]["train_iterations"], maxfun=training["max_evaluations"],
                 seeds=training["num_seeds"], criterion=training["validation_loss"],
-                models=", ".join(m.upper().replace("KSR-GLOBAL", "KSR-global") for m in training["models"]))
+                models=", ".join(MODEL_LABELS[m] for m in training["models"]))
 
 
 def main(run: Path, config_path: Path) -> str:

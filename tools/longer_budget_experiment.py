@@ -18,7 +18,6 @@ the robustness subsets. Prints a Markdown table; writes OUT_DIR/paired.csv.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -34,8 +33,9 @@ from sksr.core.systems import System  # noqa: E402
 from sksr.evaluation.prediction import predict  # noqa: E402
 from sksr.functionals.neural import build_xc, load_params  # noqa: E402
 from sksr.training.objective import load_training_data  # noqa: E402
-from sksr.training.optimizer import train_seed  # noqa: E402
 from sksr.pipeline.workflow_config import TRAINING_JOB_KEYS  # noqa: E402
+from sksr.training.optimizer import train_seed  # noqa: E402
+from sksr.training.selection import checkpoint_stem, load_run_record  # noqa: E402
 from sksr.training.settings import TrainingSettings  # noqa: E402
 
 LOG = logging.getLogger("longer_budget")
@@ -55,7 +55,7 @@ def test_mae_mha(stem: Path, systems: list[System], grid: Grid, reference: np.nd
 
 def paired_row(seed: int, run: Path, score, paper_budget: int) -> dict:
     """The paper-budget and the long-budget selection of one finished run, with their test MAEs."""
-    record = json.loads((run / "run.json").read_text())
+    record = load_run_record(run)
     empty = dict(seed=seed, status=record["status"], eval_paper=-1, val_paper=np.nan, test_paper=np.nan,
                  eval_long=-1, val_long=np.nan, test_long=np.nan)
     if not (run / "validation.csv").is_file():  # a seed that failed before any checkpoint was validated
@@ -66,11 +66,11 @@ def paired_row(seed: int, run: Path, score, paper_budget: int) -> dict:
         return empty
     best_early = early.loc[early.loss.idxmin()]
     best_all = validation.loc[validation.loss.idxmin()]
-    stem = lambda evaluation: run / "checkpoints" / f"eval_{int(evaluation):06d}"  # noqa: E731
-    return dict(seed=seed, status=record["status"],
-                eval_paper=int(best_early.evaluation), val_paper=float(best_early.loss),
-                test_paper=score(stem(best_early.evaluation)),
-                eval_long=int(best_all.evaluation), val_long=float(best_all.loss), test_long=score(stem(best_all.evaluation)))
+    eval_paper, eval_long = int(best_early.evaluation), int(best_all.evaluation)
+    test_paper = score(checkpoint_stem(run, eval_paper))
+    test_long = test_paper if eval_long == eval_paper else score(checkpoint_stem(run, eval_long))
+    return dict(seed=seed, status=record["status"], eval_paper=eval_paper, val_paper=float(best_early.loss),
+                test_paper=test_paper, eval_long=eval_long, val_long=float(best_all.loss), test_long=test_long)
 
 
 def seed_rule(table: pd.DataFrame, budget: str, threshold: float) -> int | None:
@@ -93,6 +93,7 @@ def main() -> None:
     grid = Grid.from_dict(config["grid"])
     test = [System.from_dict(config["systems"][name], name=name) for name in config["split"]["test"]]
     references = args.run_dir / "results" / "references"
+    # the raw array, not load_reference: earlier runs' reference files are in an older format version
     reference = np.array([float(np.load(references / f"{s.name}.npz")["total_energy"]) for s in test])
     iterations = config["scf"]["eval_iterations"]
     data = load_training_data(args.run_dir / "results/datasets/train.npz",
