@@ -1,23 +1,23 @@
 #!/usr/bin/env python3
 """Write the results page (Markdown) of a finished run of the KSR study (config/ksr.yaml).
 
-    .venv/bin/python tools/ksr_results_page.py RUN_DIR [CONFIG] > docs/results_ksr.md
+    .venv/bin/python tools/ksr_results_page.py RUN_DIR [CONFIG] [--pauses FILE] > docs/results_ksr.md
 
 RUN_DIR is a checkout in which the study ran (it holds results/, figures/); CONFIG is the config file it ran
 (default RUN_DIR/config/ksr.yaml), read for the settings the page states (grid, K, budget, seeds).
 Every number comes from the run's tables (figures/tables/curve_errors.csv, seeds.csv, learning_curve.md), the direct-ML
 record and the jobs' provenance records; the published claims are those of docs/physics.md section 11.
+``--pauses FILE``: intervals during which the run's jobs were suspended (``results_page.read_pauses``).
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 import yaml
-from results_page import stage_times  # tools/results_page.py (this script's folder)
+from results_page import command_line, read_pauses, stage_times  # tools/results_page.py (this script's folder)
 
 from sksr.functionals import MODEL_LABELS  # noqa: E402 (src/ on the path via results_page)
 
@@ -73,9 +73,9 @@ def study_settings(config_path: Path) -> dict:
                 models=", ".join(MODEL_LABELS[m] for m in training["models"]))
 
 
-def main(run: Path, config_path: Path) -> str:
+def main(run: Path, config_path: Path, pauses=()) -> str:
     direct = json.loads((run / "results" / "training" / "direct-ml" / "selection.json").read_text())
-    timings = "\n".join(stage_times(run))
+    timings = "\n".join(stage_times(run, pauses))
     study = study_settings(config_path)
     return f"""# The original KSR study through this workflow (config/ksr.yaml)
 
@@ -87,7 +87,9 @@ grid of {study['points']} points, h = {study['spacing']}: exact diagonalization 
 Baselines: LDA, the two published KSR-global models through our engine, and direct ML (energy from v_ext,
 selected seed {direct['selected']['seed']}, training loss {direct['selected']['train_loss']:.2e}).
 
-Wall time per stage, from the jobs' provenance records (2-core VM, two jobs at a time):
+Wall time per stage, from the jobs' provenance records (2-core VM, two jobs at a time). Busy wall time:
+the time during which at least one job of the stage ran (for a run made in parts, the gaps between the
+parts{" and the listed pauses" if pauses else ""} are left out; work lost to interrupted jobs is not counted).
 
 {timings}
 
@@ -115,5 +117,9 @@ sets: odd-m H2 and H4 geometries, the whole H2+ curve, H2-H2 at odd multiples of
 
 
 if __name__ == "__main__":
-    run_dir = Path(sys.argv[1]).resolve()
-    print(main(run_dir, Path(sys.argv[2]) if len(sys.argv) > 2 else run_dir / "config" / "ksr.yaml"))
+    parser = command_line("Results page of a run of the KSR study.")
+    parser.add_argument("config", type=Path, nargs="?", help="the config the run used (default RUN/config/ksr.yaml)")
+    args = parser.parse_args()
+    run_dir = args.run.resolve()
+    pauses = read_pauses(args.pauses) if args.pauses else ()
+    print(main(run_dir, args.config or run_dir / "config" / "ksr.yaml", pauses))

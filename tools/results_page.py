@@ -1,16 +1,20 @@
 #!/usr/bin/env python3
 """Write the results page (Markdown) of a finished workflow run, side by side with the paper.
 
-    .venv/bin/python tools/results_page.py RUN_DIR > docs/results.md
+    .venv/bin/python tools/results_page.py RUN_DIR [--pauses FILE] > docs/results.md
 
 RUN_DIR is a checkout in which the paper config ran (it holds results/, figures/). Every number comes
 from the run's tables (figures/tables/*.csv) and provenance records; the paper's numbers are those of
-docs/physics.md section 10 (the paper quotes MAEs for sKSR-global only).
+docs/physics.md section 10 (the paper quotes MAEs for sKSR-global only). For a run made in parts,
+``--pauses FILE`` lists the intervals during which its jobs were suspended (``read_pauses``); they are
+left out of the busy wall times.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import re
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -89,31 +93,93 @@ def study_table(study: pd.DataFrame) -> list[str]:
     return lines
 
 
-def stage_times(run: Path) -> list[str]:
+def job_intervals(run: Path) -> dict[str, list[tuple[datetime, datetime, float]]]:
+    """(start, finish, wall seconds) of every finished job with a provenance record, by pipeline stage."""
     spans: dict[str, list] = {}
     for record_path in list((run / "results" / "provenance").rglob("*.json")) + list((run / "figures" / "provenance").rglob("*.json")):
         record = json.loads(record_path.read_text())
         rule = str(record.get("rule"))
         stage = "training" if rule.startswith("train_seeds_") else STAGES.get(rule)
+        if stage is None and (rule.startswith("generalization_") or rule == "learning_curve"):
+            stage = "generalization"
         timing = record.get("timing") or {}
         if not stage or "started" not in timing:
             continue
         start, end = (datetime.fromisoformat(timing[k]) for k in ("started", "finished"))
         spans.setdefault(stage, []).append((start, end, float(timing.get("wall_seconds", 0.0))))
-    lines = ["| stage | jobs | first start -> last finish (UTC) | wall span | sum of job walls |", "|---|---:|---|---:|---:|"]
-    for stage in ("references", "datasets", "training", "evaluation", "figures"):
-        if stage not in spans:
+    return spans
+
+
+def read_pauses(path: Path) -> list[tuple[datetime, datetime]]:
+    """Intervals during which the run was suspended, one per line: ``YYYY-MM-DD HH:MM[:SS] - HH:MM[:SS]`` (UTC).
+
+    Blank lines and lines starting with ``#`` are skipped; text after the interval is a comment.
+    """
+    pattern = re.compile(r"^(\d{4}-\d\d-\d\d) (\d\d:\d\d(?::\d\d)?) - (\d\d:\d\d(?::\d\d)?)(\s|$)")
+    pauses = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
             continue
-        jobs = spans[stage]
+        match = pattern.match(line)
+        if match is None:
+            raise ValueError(f"{path}:{number}: expected 'YYYY-MM-DD HH:MM:SS - HH:MM:SS', got {line!r}")
+        day, first, last = match.group(1), match.group(2), match.group(3)
+        start, end = (datetime.fromisoformat(f"{day}T{t}+00:00") for t in (first, last))
+        if end <= start:
+            raise ValueError(f"{path}:{number}: the pause ends before it starts: {line!r}")
+        pauses.append((start, end))
+    return pauses
+
+
+def busy_seconds(intervals, pauses=()) -> float:
+    """Seconds during which at least one of the ``(start, end, ...)`` intervals ran, less the pauses.
+
+    The union of the job intervals: for a run made in parts it leaves out the gaps between the parts
+    (and any ``pauses``, when jobs were suspended). Work lost to interrupted jobs, which leave no record,
+    is not counted.
+    """
+    merged: list[list[datetime]] = []
+    for start, end, *_ in sorted(intervals):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    total = 0.0
+    for start, end in merged:
+        total += (end - start).total_seconds()
+        for p_start, p_end in pauses:
+            overlap = (min(end, p_end) - max(start, p_start)).total_seconds()
+            total -= max(overlap, 0.0)
+    return total
+
+
+def stage_times(run: Path, pauses=()) -> list[str]:
+    """Markdown rows: per stage, the jobs, the first start and last finish, busy time and summed job walls."""
+    spans = job_intervals(run)
+    lines = ["| stage | jobs | first start -> last finish (UTC) | busy wall time | sum of job walls |",
+             "|---|---:|---|---:|---:|"]
+    order = ("references", "datasets", "training", "generalization", "evaluation", "figures")
+    for stage in [s for s in order if s in spans] + (["whole run"] if spans else []):
+        jobs = [j for s in order for j in spans.get(s, [])] if stage == "whole run" else spans[stage]
         first, last = min(j[0] for j in jobs), max(j[1] for j in jobs)
-        lines.append(f"| {stage} | {len(jobs)} | {first:%H:%M:%S} -> {last:%H:%M:%S} | "
-                     f"{(last - first).total_seconds() / 60:.1f} min | {sum(j[2] for j in jobs) / 60:.1f} min |")
+        label = f"**{stage}**" if stage == "whole run" else stage
+        lines.append(f"| {label} | {len(jobs)} | {first:%Y-%m-%d %H:%M} -> {last:%Y-%m-%d %H:%M} | "
+                     f"{busy_seconds(jobs, pauses) / 60:.1f} min | {sum(j[2] for j in jobs) / 60:.1f} min |")
     return lines
 
 
+def command_line(description: str) -> argparse.ArgumentParser:
+    """The options both results pages take: the run's folder and the pauses file."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("run", type=Path, help="checkout in which the workflow ran (holds results/, figures/)")
+    parser.add_argument("--pauses", type=Path, help="intervals (UTC) during which the run's jobs were suspended")
+    return parser
+
+
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    run = Path(argv[0]) if argv else Path(".")
+    args = command_line("Results page of a run of config/config.yaml.").parse_args(argv)
+    run = args.run
+    pauses = read_pauses(args.pauses) if args.pauses else ()
     tables = {name: pd.read_csv(run / "figures" / "tables" / f"{name}.csv")
               for name in ("total_energies", "ionization_potentials", "atomization_energies")}
     methods = list(dict.fromkeys(tables["total_energies"]["method"]))
@@ -124,7 +190,10 @@ def main(argv=None) -> int:
            "from that run's tables and provenance records). MAEs in mHa; the paper's numbers are docs/physics.md",
            "section 10 (quoted for sKSR-global only). Test molecules: the ten of the test split; all-20: every",
            "system; IP: the ten ions; AE: the ten molecules. Density loss: mean over the test molecules of",
-           "h sum (n - n_DMRG)^2 (1/bohr).", "", "## Wall time per stage", "", *stage_times(run), "",
+           "h sum (n - n_DMRG)^2 (1/bohr).", "", "## Wall time per stage", "",
+           "Busy wall time: the time during which at least one job of the stage ran (gaps between the parts of",
+           "a run made in parts, and listed pauses, left out; work lost to interrupted jobs is not counted).", "",
+           *stage_times(run, pauses), "",
            "## Our models, the published models through our engine, and the paper", "",
            *comparison_table(tables, methods), "", "## Every seed", "",
            "Full table: `figures/tables/seeds.csv|md`; figure: `figures/seed_spread.png`.", "",
