@@ -59,6 +59,10 @@ def test_busy_wall_time_is_the_union_of_job_intervals_less_the_pauses(tmp_path):
     pauses_file.write_text("# suspended for a measurement\n2026-11-22 05:15 - 05:40:00  (inside part 1 and the gap)\n")
     pauses = page.read_pauses(pauses_file)
     assert page.busy_seconds(jobs, pauses) == 25 * 60
+    # Overlapping and repeated pauses count once; a pause may end on the next day.
+    pauses_file.write_text("2026-11-22 05:02 - 05:08\n2026-11-22 05:04 - 05:06\n2026-11-22 05:02 - 05:08\n"
+                           "  2026-11-22 06:59 - 2026-11-23 00:10  (overnight, covers part 2)\n")
+    assert page.busy_seconds(jobs, page.read_pauses(pauses_file)) == (30 - 6 - 10) * 60
 
 
 def test_a_malformed_pause_line_names_the_file_and_line(tmp_path):
@@ -68,5 +72,8 @@ def test_a_malformed_pause_line_names_the_file_and_line(tmp_path):
     with pytest.raises(ValueError, match=r"pauses.txt:2: expected"):
         page.read_pauses(pauses_file)
     pauses_file.write_text("2026-11-22 06:00 - 05:40\n")
-    with pytest.raises(ValueError, match=r"pauses.txt:1: the pause ends before it starts"):
+    with pytest.raises(ValueError, match=r"pauses.txt:1: the pause does not end after it starts"):
+        page.read_pauses(pauses_file)
+    pauses_file.write_text("# a comment\n2026-02-30 06:00 - 06:40\n")
+    with pytest.raises(ValueError, match=r"pauses.txt:2: .*day is out of range"):
         page.read_pauses(pauses_file)

@@ -111,45 +111,58 @@ def job_intervals(run: Path) -> dict[str, list[tuple[datetime, datetime, float]]
 
 
 def read_pauses(path: Path) -> list[tuple[datetime, datetime]]:
-    """Intervals during which the run was suspended, one per line: ``YYYY-MM-DD HH:MM[:SS] - HH:MM[:SS]`` (UTC).
+    """Intervals (UTC) during which the run was suspended, one per line:
+    ``YYYY-MM-DD HH:MM[:SS] - [YYYY-MM-DD ]HH:MM[:SS]`` (the end's date defaults to the start's).
 
-    Blank lines and lines starting with ``#`` are skipped; text after the interval is a comment.
+    Blank lines and lines starting with ``#`` are skipped; text after the interval is a comment. A line
+    that does not parse, or a pause that does not end after it starts, raises ValueError naming
+    ``path:line``.
     """
-    pattern = re.compile(r"^(\d{4}-\d\d-\d\d) (\d\d:\d\d(?::\d\d)?) - (\d\d:\d\d(?::\d\d)?)(\s|$)")
+    time = r"\d\d:\d\d(?::\d\d)?"
+    pattern = re.compile(rf"^(\d{{4}}-\d\d-\d\d) ({time}) - (?:(\d{{4}}-\d\d-\d\d) )?({time})(\s|$)")
     pauses = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
+        text = line.strip()
+        if not text or text.startswith("#"):
             continue
-        match = pattern.match(line)
+        match = pattern.match(text)
         if match is None:
-            raise ValueError(f"{path}:{number}: expected 'YYYY-MM-DD HH:MM:SS - HH:MM:SS', got {line!r}")
-        day, first, last = match.group(1), match.group(2), match.group(3)
-        start, end = (datetime.fromisoformat(f"{day}T{t}+00:00") for t in (first, last))
+            raise ValueError(f"{path}:{number}: expected 'YYYY-MM-DD HH:MM[:SS] - [YYYY-MM-DD ]HH:MM[:SS]', got {line!r}")
+        first_day, first, last_day, last = match.group(1), match.group(2), match.group(3) or match.group(1), match.group(4)
+        try:
+            start = datetime.fromisoformat(f"{first_day}T{first}+00:00")
+            end = datetime.fromisoformat(f"{last_day}T{last}+00:00")
+        except ValueError as error:
+            raise ValueError(f"{path}:{number}: {error}: {line!r}") from None
         if end <= start:
-            raise ValueError(f"{path}:{number}: the pause ends before it starts: {line!r}")
+            raise ValueError(f"{path}:{number}: the pause does not end after it starts: {line!r}")
         pauses.append((start, end))
     return pauses
 
 
-def busy_seconds(intervals, pauses=()) -> float:
-    """Seconds during which at least one of the ``(start, end, ...)`` intervals ran, less the pauses.
-
-    The union of the job intervals: for a run made in parts it leaves out the gaps between the parts
-    (and any ``pauses``, when jobs were suspended). Work lost to interrupted jobs, which leave no record,
-    is not counted.
-    """
+def merged_intervals(intervals) -> list[tuple[datetime, datetime]]:
+    """The union of ``(start, end, ...)`` intervals as sorted, disjoint ``(start, end)`` pairs."""
     merged: list[list[datetime]] = []
     for start, end, *_ in sorted(intervals):
         if merged and start <= merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
-    total = 0.0
-    for start, end in merged:
-        total += (end - start).total_seconds()
-        for p_start, p_end in pauses:
-            overlap = (min(end, p_end) - max(start, p_start)).total_seconds()
-            total -= max(overlap, 0.0)
+    return [(start, end) for start, end in merged]
+
+
+def busy_seconds(intervals, pauses=()) -> float:
+    """Seconds during which at least one of the ``(start, end, ...)`` intervals ran, less the pauses.
+
+    The union of the job intervals: for a run made in parts it leaves out the gaps between the parts
+    (and any ``pauses``, when jobs were suspended; overlapping pauses count once). Work lost to
+    interrupted jobs, which leave no record, is not counted.
+    """
+    busy, paused = merged_intervals(intervals), merged_intervals(pauses)
+    total = sum((end - start).total_seconds() for start, end in busy)
+    for start, end in busy:  # both lists are disjoint, so every overlap is subtracted once
+        for p_start, p_end in paused:
+            total -= max((min(end, p_end) - max(start, p_start)).total_seconds(), 0.0)
     return total
 
 

@@ -1,19 +1,25 @@
 #!/usr/bin/env python3
 """How low can any seed-selection or committee rule go on a run's seeds? (issue 8; numbers in docs/results.md)
 
-    .venv/bin/python tools/selection_bound.py RUN_DIR [RUN_DIR ...] [--model global]
+    .venv/bin/python tools/selection_bound.py RUN_DIR [RUN_DIR ...] [--model global] [--seeds 0-9]
 
-RUN_DIR is a checkout in which the paper config ran. For the model's finished seeds (their selected
-checkpoints' K = 30 predictions, results/training/<model>/predictions/seed<N>.npz) this prints two
-*oracle* numbers, which look at the test molecules and are therefore bounds, not rules:
+RUN_DIR is a checkout in which the paper config ran. The pool is the model's eligible seeds (finished,
+validation loss below the paper's threshold: the seed table's ``eligible``), optionally only those in
+``--seeds``; each is represented by its selected checkpoint's K = 30 predictions
+(results/training/<model>/predictions/seed<N>.npz). The tool prints two *oracle* numbers, which look
+at the test molecules' reference energies and so are lower bounds on rules, not rules:
 
-- the best single seed: no selection rule on that run can score below it;
-- the best committee found by greedy forward selection (mean prediction of the members, a member may
-  count more than once): a bound, in practice, for rules that average the seeds' predictions.
+- the best single seed: no rule that selects one seed of that run can score below it;
+- the best weighted committee: the lowest test MAE of any average of the seeds' predictions with fixed
+  non-negative weights summing to 1 (a linear program, solved exactly), so no committee rule of that run
+  (mean, weighted mean, ensemble of the N best-validated, ...) can score below it.
 
-It also prints the median signed error per test molecule over the seeds, next to the published model's
-(systematic errors that every seed shares cannot be removed by selecting or averaging). Test molecules and references are the run's
-(its config/config.yaml split and results/references/).
+and one rule that uses no test molecule: the same weighted committee with its weights fitted to the
+systems outside training and test (Be+ and the other ions), scored on the test molecules.
+
+It also prints the median signed error per test molecule over the pool, next to the published model's
+(systematic errors that every seed shares cannot be removed by selecting or averaging). Test molecules
+and references are the run's (its config/config.yaml split and results/references/).
 """
 
 from __future__ import annotations
@@ -25,64 +31,96 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+from scipy.optimize import linprog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from sksr.evaluation.prediction_files import final_values, read_predictions  # noqa: E402
+from sksr.evaluation.prediction_files import load_predictions  # noqa: E402
 
 
-def test_errors_mha(run: Path, model: str, test: list[str]) -> dict[int, np.ndarray]:
-    """Signed K = 30 errors (mHa) on the test molecules, shape (T,), of every seed with predictions."""
-    # Raw energies: older runs' reference files predate the current reader's format check.
-    reference = np.array([float(np.load(run / "results" / "references" / f"{n}.npz")["total_energy"]) for n in test])
+def reference_energies(run: Path, names: list[str]) -> np.ndarray:
+    """Electronic reference energies (Ha), shape (T,), read raw: older runs' files predate the current
+    reader's format check (``sksr.references.files``)."""
+    return np.array([float(np.load(run / "results" / "references" / f"{n}.npz")["total_energy"]) for n in names])
+
+
+def errors_mha(predictions: Path, test: list[str], reference: np.ndarray) -> np.ndarray:
+    """Signed K = 30 errors (mHa) of a predictions file on the test molecules, shape (T,)."""
+    final = load_predictions(predictions)
+    return 1000 * (np.array([final[n][0] for n in test]) - reference)
+
+
+def seed_errors_mha(run: Path, model: str, names: list[str], pool: set[int]) -> dict[int, np.ndarray]:
+    """Signed errors (mHa) on ``names``, shape (T,), of the eligible seeds in ``pool`` with finite predictions."""
+    reference = reference_energies(run, names)
     seeds = pd.read_csv(run / "figures" / "tables" / "seeds.csv")
     errors = {}
-    for seed in seeds[(seeds.model == model) & (seeds.status == "ok")].seed:
+    for seed in seeds[(seeds.model == model) & seeds.eligible.astype(bool) & seeds.seed.isin(pool)].seed:
         path = run / "results" / "training" / model / "predictions" / f"seed{int(seed)}.npz"
-        if not path.is_file():
-            continue
-        final = final_values(read_predictions(path))
-        errors[int(seed)] = 1000 * (np.array([final[n][0] for n in test]) - reference)
+        if path.is_file():  # older seed tables have no predictions_ok column
+            values = errors_mha(path, names, reference)
+            if np.all(np.isfinite(values)):
+                errors[int(seed)] = values
     return errors
 
 
-def committee_mae(errors: dict[int, np.ndarray], members: list[int]) -> float:
-    """Test MAE (mHa) of the mean prediction of ``members``."""
-    return float(np.mean(np.abs(np.mean([errors[s] for s in members], axis=0))))
+def single_seed_mae(errors: dict[int, np.ndarray], seed: int) -> float:
+    return float(np.mean(np.abs(errors[seed])))
 
 
-def greedy_committee(errors: dict[int, np.ndarray]) -> tuple[list[int], float]:
-    """Forward selection from the best single seed, adding the seed that lowers the committee's MAE most."""
-    members = [min(errors, key=lambda s: committee_mae(errors, [s]))]
-    best = committee_mae(errors, members)
-    while True:
-        candidate = min(errors, key=lambda s: committee_mae(errors, members + [s]))
-        value = committee_mae(errors, members + [candidate])
-        if value >= best - 1e-12:
-            return members, best
-        members, best = members + [candidate], value
+def best_weighted_committee(errors: dict[int, np.ndarray]) -> tuple[dict[int, float], float]:
+    """min over w >= 0, sum w = 1 of mean_t |sum_s w_s e_st| (mHa), by linear programming.
+
+    Variables (w_1..w_S, u_1..u_T): minimize sum_t u_t / T subject to -u_t <= sum_s w_s e_st <= u_t.
+    Returns the weights above 1e-6 by seed and the minimum.
+    """
+    seeds = sorted(errors)
+    e = np.array([errors[s] for s in seeds]).T  # (T, S)
+    t, n = e.shape
+    cost = np.concatenate([np.zeros(n), np.full(t, 1.0 / t)])
+    upper = np.block([[e, -np.eye(t)], [-e, -np.eye(t)]])
+    result = linprog(cost, A_ub=upper, b_ub=np.zeros(2 * t), A_eq=np.concatenate([np.ones(n), np.zeros(t)])[None, :],
+                     b_eq=[1.0], bounds=[(0, None)] * (n + t), method="highs")
+    if not result.success:
+        raise RuntimeError(f"the committee linear program failed: {result.message}")
+    weights = {s: float(w) for s, w in zip(seeds, result.x[:n]) if w > 1e-6}
+    return weights, float(result.fun)
 
 
-def report(run: Path, model: str) -> list[str]:
+def committee_mae(errors: dict[int, np.ndarray], weights: dict[int, float]) -> float:
+    """Test MAE (mHa) of the weighted mean prediction."""
+    return float(np.mean(np.abs(sum(w * errors[s] for s, w in weights.items()))))
+
+
+def outside_systems(run: Path, model: str, config: dict) -> list[str]:
+    """The systems predicted by every seed that are neither trained on nor test molecules (Be+, the ions)."""
+    seed = pd.read_csv(run / "figures" / "tables" / "seeds.csv").query("model == @model").seed.iloc[0]
+    names = load_predictions(run / "results" / "training" / model / "predictions" / f"seed{int(seed)}.npz")
+    excluded = set(config["split"]["train"]) | set(config["split"]["test"]) | {"_spacing"}
+    return [n for n in names if n not in excluded]
+
+
+def report(run: Path, model: str, pool: set[int]) -> list[str]:
     config = yaml.safe_load((run / "config" / "config.yaml").read_text())
     test = list(config["split"]["test"])
-    errors = test_errors_mha(run, model, test)
-    finite = {s: e for s, e in errors.items() if np.all(np.isfinite(e)) and np.mean(np.abs(e)) < 1000}
-    single = min(finite, key=lambda s: committee_mae(finite, [s]))
-    members, committee = greedy_committee(finite)
-    median = np.median(np.array(list(finite.values())), axis=0)
+    errors = seed_errors_mha(run, model, test, pool)
+    outside = outside_systems(run, model, config)
+    outside_errors = seed_errors_mha(run, model, outside, set(errors))
+    single = min(errors, key=lambda s: single_seed_mae(errors, s))
+    weights, committee = best_weighted_committee(errors)
+    fitted, fitted_outside = best_weighted_committee(outside_errors)
+    median = np.median(np.array(list(errors.values())), axis=0)
     published = run / "results" / "predictions" / f"published-{model}.npz"
-    reference = np.array([float(np.load(run / "results" / "references" / f"{n}.npz")["total_energy"]) for n in test])
-    if published.is_file():
-        final = final_values(read_predictions(published))
-        pub = 1000 * (np.array([final[n][0] for n in test]) - reference)
-    else:
-        pub = np.full(len(test), np.nan)
-    return [f"## {run} ({model}, {len(finite)} seeds with finite predictions)", "",
-            f"- best single seed (oracle): seed {single}, test MAE {committee_mae(finite, [single]):.2f} mHa",
-            f"- best greedy committee (oracle): {len(members)} members {members}, test MAE {committee:.2f} mHa",
-            f"- mean of all seeds: {committee_mae(finite, list(finite)):.2f} mHa", "",
-            "| molecule | median signed error over our seeds (mHa) | published model (mHa) |", "|---|---:|---:|",
+    pub = errors_mha(published, test, reference_energies(run, test)) if published.is_file() else np.full(len(test), np.nan)
+    members = ", ".join(f"{s}: {w:.2f}" for s, w in sorted(weights.items(), key=lambda item: -item[1]))
+    fitted_members = ", ".join(f"{s}: {w:.2f}" for s, w in sorted(fitted.items(), key=lambda item: -item[1]))
+    return [f"## {run} ({model}, {len(errors)} eligible seeds with finite predictions: {sorted(errors)})", "",
+            f"- best single seed (oracle): seed {single}, test MAE {single_seed_mae(errors, single):.2f} mHa",
+            f"- best weighted committee (oracle, exact): test MAE {committee:.2f} mHa, weights {{{members}}}",
+            f"- committee fitted on {', '.join(outside)} (a rule): their MAE {fitted_outside:.2f} mHa, test MAE "
+            f"{committee_mae(errors, fitted):.2f} mHa, weights {{{fitted_members}}}",
+            f"- plain mean of the pool: {committee_mae(errors, {s: 1 / len(errors) for s in errors}):.2f} mHa", "",
+            "| molecule | median signed error over these seeds (mHa) | published model (mHa) |", "|---|---:|---:|",
             *[f"| {n} | {m:+.1f} | {q:+.1f} |" for n, m, q in zip(test, median, pub)], ""]
 
 
@@ -90,9 +128,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+", help="checkouts in which the paper config ran")
     parser.add_argument("--model", default="global", choices=["lsda", "gga", "global"])
+    parser.add_argument("--seeds", default="0-1000", help="seed range of the pool, e.g. 0-9 (default: all)")
     args = parser.parse_args(argv)
+    first, _, last = args.seeds.partition("-")
+    pool = set(range(int(first), int(last or first) + 1))
     for run in args.runs:
-        print("\n".join(report(run, args.model)))
+        print("\n".join(report(run, args.model, pool)))
     return 0
 
 
