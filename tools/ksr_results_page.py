@@ -60,13 +60,19 @@ def one_electron_eigenvalue(system: System, grid) -> float:
     return float(scipy.linalg.eig_banded(bands, lower=True, eigvals_only=True, select="i", select_range=(0, 0))[0])
 
 
-def curve_references(run: Path, molecule: str) -> dict[float, object]:
-    """The run's references of one curve, by separation (bohr)."""
+def curve_reference_files(run: Path, molecule: str) -> dict[float, Path]:
+    """The run's reference files of one curve, by separation (bohr), sorted (loaded only where used)."""
     found = {}
     for path in (run / "results" / "references").glob(f"{molecule}-R*.npz"):
         if path.stem.rsplit("-R", 1)[0] == molecule:
-            found[float(path.stem.rsplit("-R", 1)[1])] = load_reference(path)
+            found[float(path.stem.rsplit("-R", 1)[1])] = path
     return dict(sorted(found.items()))
+
+
+def most_stretched(files: dict[float, Path]):
+    """(separation, reference) of the largest separation of a curve."""
+    separation = max(files)
+    return separation, load_reference(files[separation])
 
 
 def shifted(values: np.ndarray, steps: int) -> np.ndarray:
@@ -99,29 +105,29 @@ def frozen_fragment_interaction(fragment, first_nuclei: tuple[float, float]) -> 
 def exactness_section(run: Path) -> str:
     """Checks of the references: H2+ against a second eigensolver; the most stretched geometry of each
     curve against its separated fragments (binding = E + E_NN - sum of the fragments' E + E_NN)."""
-    h2_plus, h2 = curve_references(run, "H2+"), curve_references(run, "H2")
-    h4, h2_h2 = curve_references(run, "H4"), curve_references(run, "H2-H2")
+    h2_plus, h2 = curve_reference_files(run, "H2+"), curve_reference_files(run, "H2")
+    h4, h2_h2 = curve_reference_files(run, "H4"), curve_reference_files(run, "H2-H2")
     lines = []
     if h2_plus:
-        grid = next(iter(h2_plus.values())).grid
-        worst = max(abs(r.total_energy - one_electron_eigenvalue(r.system, grid)) for r in h2_plus.values())
+        references = [load_reference(path) for path in h2_plus.values()]
+        worst = max(abs(r.total_energy - one_electron_eigenvalue(r.system, r.grid)) for r in references)
         lines.append(f"- H2+ ({len(h2_plus)} geometries): largest |E - lowest eigenvalue of the 5-point one-electron "
                      f"Hamiltonian by LAPACK's banded solver| = {worst:.1e} Ha (a consistency check of the "
                      "exact-diagonalization path and the files).")
     if not h2:
         return "\n".join(lines) or "The run has no references yet."
-    grid = next(iter(h2.values())).grid
-    e_h = compute_reference(System("H", (1,), (0.0,), 1, 1), grid).total_energy
-    for label, curve, count in (("H2", h2, 2), ("H4", h4, 4)):
-        if curve:
-            separation, ref = list(curve.items())[-1]
+    h2_stretched = most_stretched(h2)
+    e_h = compute_reference(System("H", (1,), (0.0,), 1, 1), h2_stretched[1].grid).total_energy
+    for label, stretched, count in (("H2", h2_stretched, 2), ("H4", most_stretched(h4) if h4 else None, 4)):
+        if stretched:
+            separation, ref = stretched
             binding = ref.total_energy + ref.nuclear_repulsion - count * e_h
             method = "DMRG" if ref.method == "dmrg" else "exact diagonalization"
             lines.append(f"- {label} at R = {separation:.2f} bohr ({method}) against {count} H atoms: binding "
                          f"{1000 * binding:+.3f} mHa.")
     if h2_h2 and H2_H2_BOND in h2:
-        gap, ref = list(h2_h2.items())[-1]
-        molecule = h2[H2_H2_BOND]
+        gap, ref = most_stretched(h2_h2)
+        molecule = load_reference(h2[H2_H2_BOND])
         x = ref.system.nuclear_positions
         binding = ref.total_energy + ref.nuclear_repulsion - 2 * (molecule.total_energy + molecule.nuclear_repulsion)
         frozen = frozen_fragment_interaction(molecule, (x[0], x[2]))

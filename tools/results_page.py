@@ -33,6 +33,9 @@ STAGES = {
     "select_seed": "training", "checkpoint_predictions": "training",
     "seed_errors": "evaluation", "tables": "evaluation", "alternative_selection": "evaluation",
     "selection_study": "evaluation", "figure": "figures",
+    "generalization_dataset": "generalization", "generalization_train_seed": "generalization",
+    "generalization_evaluate_seed": "generalization", "generalization_select_seed": "generalization",
+    "generalization_direct_ml": "generalization", "learning_curve": "generalization",
 }
 MODELS = [("LSDA", None), ("sKSR-LSDA", "lsda"), ("sKSR-GGA", "gga"), ("sKSR-global", "global")]
 
@@ -100,8 +103,6 @@ def job_intervals(run: Path) -> dict[str, list[tuple[datetime, datetime, float]]
         record = json.loads(record_path.read_text())
         rule = str(record.get("rule"))
         stage = "training" if rule.startswith("train_seeds_") else STAGES.get(rule)
-        if stage is None and (rule.startswith("generalization_") or rule == "learning_curve"):
-            stage = "generalization"
         timing = record.get("timing") or {}
         if not stage or "started" not in timing:
             continue

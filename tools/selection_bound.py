@@ -44,24 +44,27 @@ def reference_energies(run: Path, names: list[str]) -> np.ndarray:
     return np.array([float(np.load(run / "results" / "references" / f"{n}.npz")["total_energy"]) for n in names])
 
 
-def errors_mha(predictions: Path, test: list[str], reference: np.ndarray) -> np.ndarray:
-    """Signed K = 30 errors (mHa) of a predictions file on the test molecules, shape (T,)."""
-    final = load_predictions(predictions)
-    return 1000 * (np.array([final[n][0] for n in test]) - reference)
+def errors_mha(final: dict, names: list[str], reference: np.ndarray) -> np.ndarray:
+    """Signed K = 30 errors (mHa) on ``names``, shape (T,), from a predictions file's ``load_predictions``."""
+    return 1000 * (np.array([final[n][0] for n in names]) - reference)
 
 
-def seed_errors_mha(run: Path, model: str, names: list[str], pool: set[int]) -> dict[int, np.ndarray]:
-    """Signed errors (mHa) on ``names``, shape (T,), of the eligible seeds in ``pool`` with finite predictions."""
-    reference = reference_energies(run, names)
+def seed_predictions(run: Path, model: str, pool: set[int]) -> dict[int, dict]:
+    """``load_predictions`` of every eligible seed in ``pool`` that has a predictions file (read once)."""
     seeds = pd.read_csv(run / "figures" / "tables" / "seeds.csv")
-    errors = {}
+    finals = {}
     for seed in seeds[(seeds.model == model) & seeds.eligible.astype(bool) & seeds.seed.isin(pool)].seed:
         path = run / "results" / "training" / model / "predictions" / f"seed{int(seed)}.npz"
         if path.is_file():  # older seed tables have no predictions_ok column
-            values = errors_mha(path, names, reference)
-            if np.all(np.isfinite(values)):
-                errors[int(seed)] = values
-    return errors
+            finals[int(seed)] = load_predictions(path)
+    return finals
+
+
+def seed_errors_mha(run: Path, finals: dict[int, dict], names: list[str]) -> dict[int, np.ndarray]:
+    """Signed errors (mHa) on ``names``, shape (T,), of the seeds whose predictions there are finite."""
+    reference = reference_energies(run, names)
+    errors = {seed: errors_mha(final, names, reference) for seed, final in finals.items()}
+    return {seed: values for seed, values in errors.items() if np.all(np.isfinite(values))}
 
 
 def single_seed_mae(errors: dict[int, np.ndarray], seed: int) -> float:
@@ -92,26 +95,26 @@ def committee_mae(errors: dict[int, np.ndarray], weights: dict[int, float]) -> f
     return float(np.mean(np.abs(sum(w * errors[s] for s, w in weights.items()))))
 
 
-def outside_systems(run: Path, model: str, config: dict) -> list[str]:
-    """The systems predicted by every seed that are neither trained on nor test molecules (Be+, the ions)."""
-    seed = pd.read_csv(run / "figures" / "tables" / "seeds.csv").query("model == @model").seed.iloc[0]
-    names = load_predictions(run / "results" / "training" / model / "predictions" / f"seed{int(seed)}.npz")
+def outside_systems(finals: dict[int, dict], config: dict) -> list[str]:
+    """The predicted systems that are neither trained on nor test molecules (Be+, the ions)."""
     excluded = set(config["split"]["train"]) | set(config["split"]["test"]) | {"_spacing"}
-    return [n for n in names if n not in excluded]
+    return [n for n in next(iter(finals.values())) if n not in excluded]
 
 
 def report(run: Path, model: str, pool: set[int]) -> list[str]:
     config = yaml.safe_load((run / "config" / "config.yaml").read_text())
     test = list(config["split"]["test"])
-    errors = seed_errors_mha(run, model, test, pool)
-    outside = outside_systems(run, model, config)
-    outside_errors = seed_errors_mha(run, model, outside, set(errors))
+    finals = seed_predictions(run, model, pool)
+    errors = seed_errors_mha(run, finals, test)
+    outside = outside_systems(finals, config)
+    outside_errors = seed_errors_mha(run, {s: finals[s] for s in errors}, outside)
     single = min(errors, key=lambda s: single_seed_mae(errors, s))
     weights, committee = best_weighted_committee(errors)
     fitted, fitted_outside = best_weighted_committee(outside_errors)
     median = np.median(np.array(list(errors.values())), axis=0)
     published = run / "results" / "predictions" / f"published-{model}.npz"
-    pub = errors_mha(published, test, reference_energies(run, test)) if published.is_file() else np.full(len(test), np.nan)
+    pub = (errors_mha(load_predictions(published), test, reference_energies(run, test)) if published.is_file()
+           else np.full(len(test), np.nan))
     members = ", ".join(f"{s}: {w:.2f}" for s, w in sorted(weights.items(), key=lambda item: -item[1]))
     fitted_members = ", ".join(f"{s}: {w:.2f}" for s, w in sorted(fitted.items(), key=lambda item: -item[1]))
     return [f"## {run} ({model}, {len(errors)} eligible seeds with finite predictions: {sorted(errors)})", "",
