@@ -105,6 +105,9 @@ def test_evenly_spread_is_exact_for_small_cases():
          ["generalization.test.H2", "not among the systems", "H2-R6.16"]),
         (lambda s: s.pop("pool"), ["generalization.pool: required"]),
         (lambda s: s.update(validation=[]), ["generalization.validation: required"]),
+        (lambda s: s.update(training={"lbfgs_factr": 10.0}), ["generalization.training", "lbfgs_factr"]),
+        (lambda s: s.update(training={"network_float32": "no"}), ["generalization.training", "network_float32"]),
+        (lambda s: s.update(training={"max_evaluations": 0}), ["generalization.training", "max_evaluations"]),
     ],
 )
 def test_bad_generalization_config_is_named_before_any_job(tmp_path, change, words):
@@ -169,3 +172,17 @@ def test_a_rule_override_reaches_the_script_and_is_recorded_apart_from_the_confi
     report = AuditReport()
     _check_config(record, {"training": {"energy_loss_weight": 0.5}}, report, "record.json")
     assert not report.findings
+
+
+def test_the_experiments_training_settings_replace_the_training_sections_for_every_ksr_method():
+    """generalization.training (the study: a float64 network and a larger budget) reaches both KSR
+    methods; energy-only KSR adds its energy weight; an unknown method is refused by name."""
+    section = _section()
+    assert section["training"]["network_float32"] is False  # config/ksr.yaml: see docs/results_ksr.md
+    full = training_sets.training_overrides(section, "ksr")
+    energy_only = training_sets.training_overrides(section, "ksr-energy")
+    assert full == {f"training.{k}": v for k, v in section["training"].items()}
+    assert energy_only == {**full, "training.energy_loss_weight": training_sets.ENERGY_ONLY_WEIGHT}
+    assert training_sets.training_overrides({}, "ksr") == {}
+    with pytest.raises(ValueError, match="unknown generalization method 'ksr-gga'"):
+        training_sets.training_overrides(section, "ksr-gga")

@@ -18,8 +18,8 @@ from sksr.io.provenance import config_slice  # noqa: E402
 from sksr.pipeline import config_files  # noqa: E402
 from sksr.pipeline.code_dependencies import script_dependencies  # noqa: E402
 from sksr.training.training_sets import (  # noqa: E402
-    ENERGY_ONLY_WEIGHT,
     is_configured,
+    training_overrides,
     training_sets,
 )
 from sksr.pipeline.workflow_config import (  # noqa: E402
@@ -175,10 +175,8 @@ def gen_dataset_systems(name):
 
 
 def gen_training_overrides(method):
-    """What a generalization method sets in place of the training config (energy-only KSR: no density term)."""
-    if method == "ksr-energy":
-        return {"training.energy_loss_weight": ENERGY_ONLY_WEIGHT}
-    return {}
+    """What a generalization method sets in place of the training config (sksr.training.training_sets)."""
+    return training_overrides(GENERALIZATION, method)
 
 
 # Systems that some training needs (train and validation splits, the generalization experiment's sets).

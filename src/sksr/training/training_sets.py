@@ -73,6 +73,19 @@ def test_sets(section: Mapping) -> dict[str, list[str]]:
     return _ranges_without_validation(section, "test")
 
 
+def training_overrides(section: Mapping, method: str) -> dict:
+    """Dotted training keys a generalization ``method`` sets in place of the ``training`` section:
+    the experiment's own ``generalization.training`` settings, and for energy-only KSR the energy
+    weight 1 (no density term). Example: ``{"training.max_evaluations": 3000,
+    "training.energy_loss_weight": 1.0}``."""
+    if method not in METHODS:
+        raise ValueError(f"unknown generalization method {method!r}; known: {METHODS}")
+    overrides = {f"training.{key}": value for key, value in (section.get("training") or {}).items()}
+    if method == "ksr-energy":
+        overrides["training.energy_loss_weight"] = ENERGY_ONLY_WEIGHT
+    return overrides
+
+
 def is_configured(section: Mapping) -> bool:
     """Whether config ``generalization`` asks for the experiment: a non-empty ``n_train`` (the schema's
     defaults, with ``n_train: []``, mean no experiment)."""
