@@ -184,5 +184,7 @@ def test_the_experiments_training_settings_replace_the_training_sections_for_eve
     assert full == {f"training.{k}": v for k, v in section["training"].items()}
     assert energy_only == {**full, "training.energy_loss_weight": training_sets.ENERGY_ONLY_WEIGHT}
     assert training_sets.training_overrides({}, "ksr") == {}
+    unset = {"training": {"max_evaluations": None, "checkpoint_every": 50, "network_float32": None}}
+    assert training_sets.training_overrides(unset, "ksr") == {"training.checkpoint_every": 50}
     with pytest.raises(ValueError, match="unknown generalization method 'ksr-gga'"):
         training_sets.training_overrides(section, "ksr-gga")

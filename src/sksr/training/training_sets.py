@@ -80,7 +80,9 @@ def training_overrides(section: Mapping, method: str) -> dict:
     "training.energy_loss_weight": 1.0}``."""
     if method not in METHODS:
         raise ValueError(f"unknown generalization method {method!r}; known: {METHODS}")
-    overrides = {f"training.{key}": value for key, value in (section.get("training") or {}).items()}
+    overrides = {
+        f"training.{key}": value for key, value in (section.get("training") or {}).items() if value is not None
+    }  # null: the training section's value
     if method == "ksr-energy":
         overrides["training.energy_loss_weight"] = ENERGY_ONLY_WEIGHT
     return overrides
