@@ -16,8 +16,8 @@ references that exist are used). PARAMS is a parameter stem (``.../best`` or
 - ``gradient``: the training loss's gradient along three random unit directions against central finite
   differences with steps 1e-3, 1e-4, 1e-5, with the network in float32 (the study's setting) or, with
   ``--float64``, in float64. Where the two disagree at small steps the loss is rounding noise there.
-- ``checkpoints``: the test MAE (mHa) of every checkpoint of one trained seed on each CURVE's test
-  geometries (default H2 and H4) whose references exist in RUN_DIR.
+- ``checkpoints``: the test MAE (mHa) of every checkpoint of one finished seed (those its run.json
+  lists) on each CURVE's test geometries (default H2 and H4) whose references exist in RUN_DIR.
 """
 
 from __future__ import annotations
@@ -34,26 +34,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from sksr.core.curves import curve_system  # noqa: E402
 from sksr.core.grid import Grid  # noqa: E402
-from sksr.evaluation.prediction import predict  # noqa: E402
+from sksr.evaluation.prediction import checkpoint_energies  # noqa: E402
 from sksr.functionals.neural import build_xc, flatten_params, load_params  # noqa: E402
 from sksr.functionals.published import load_published  # noqa: E402
 from sksr.ks.scf import run_scf  # noqa: E402
+from sksr.pipeline.workflow_config import TRAINING_JOB_KEYS  # noqa: E402
 from sksr.references.files import reference_energy_and_density  # noqa: E402
+from sksr.training.loss import ksr_loss  # noqa: E402
 from sksr.training.objective import _Problem, load_training_data  # noqa: E402
 from sksr.training.settings import TrainingSettings  # noqa: E402
 from sksr.training.training_sets import test_sets  # noqa: E402
 
-JOB_KEYS = ("models", "num_seeds", "first_seed", "gpu", "threads", "mem_mb", "runtime")
 PUBLISHED = "ksr_global_h2_h4_nt8"
 
 
 def study_settings(run: Path, float64_network: bool | None = None) -> tuple[dict, TrainingSettings]:
     """(config, the ``training`` section's TrainingSettings at K = scf.train_iterations)."""
     config = yaml.safe_load((run / "config" / "ksr.yaml").read_text())
-    training = {k: v for k, v in config["training"].items() if k not in JOB_KEYS}
+    training = {**config["training"], "num_iterations": config["scf"]["train_iterations"]}
     if float64_network is not None:
         training["network_float32"] = not float64_network
-    return config, TrainingSettings.from_config({**training, "num_iterations": config["scf"]["train_iterations"]})
+    return config, TrainingSettings.from_config(training, ignore=TRAINING_JOB_KEYS)
 
 
 def parameters(stem: str | None, settings: TrainingSettings):
@@ -71,13 +72,14 @@ def per_system(args) -> None:
     _, settings = study_settings(args.run)
     spec, params = parameters(args.params, settings)
     train_batch, train_refs, valid_batch, valid_refs = datasets(args.run, args.n_train)
+    first_kept = settings.num_iterations - settings.kept_iterations
     for name, batch, refs in (("training", train_batch, train_refs), ("validation", valid_batch, valid_refs)):
-        parts, _ = _Problem(batch, refs, spec, settings).loss_and_gradient(flatten_params(spec, params))
-        print(f"{name} loss {parts.total:.4e} (energy {parts.energy:.4e}, density {parts.density:.4e})")
         grid = batch.layout.grid
-        trajectory = run_scf(batch, build_xc(spec, params, grid), settings.num_iterations, reflection_symmetry=True)
+        trajectory = run_scf(batch, build_xc(spec, params, grid), settings.num_iterations,
+                             solver=settings.eigensolver, reflection_symmetry=settings.reflection_symmetry)
+        parts = ksr_loss(trajectory, refs, grid.spacing, settings.loss_settings())
+        print(f"{name} loss {float(parts.total):.4e} (energy {float(parts.energy):.4e}, density {float(parts.density):.4e})")
         energies = np.asarray(trajectory.total_energy)
-        first_kept = settings.num_iterations - settings.kept_iterations
         density = np.asarray(trajectory.density[:, -1].sum(1))
         print("| system | E - E_ref, last (mHa) | E - E_ref, first kept (mHa) | h sum dn^2 / N | h sum abs(dn) |")
         print("|---|---:|---:|---:|---:|")
@@ -110,9 +112,8 @@ def gradient_check(args) -> None:
 
 def checkpoint_errors(args) -> None:
     config, settings = study_settings(args.run)
-    grid = Grid(num_points=config["grid"]["num_points"], spacing=config["grid"]["spacing"])
+    grid = Grid.from_dict(config["grid"])
     tests = test_sets(config["generalization"])
-    stems = sorted((args.seed_dir / "checkpoints").glob("eval_*.npz"))
     for curve in args.curves or ["H2", "H4"]:
         names = [n for n in tests[curve] if (args.run / "results" / "references" / f"{n}.npz").exists()]
         if not names:
@@ -121,12 +122,12 @@ def checkpoint_errors(args) -> None:
         systems = [curve_system(curve, float(n.rsplit("-R", 1)[1]), grid.spacing) for n in names]
         exact = np.array([reference_energy_and_density(args.run / "results" / "references" / f"{n}.npz")[0] for n in names])
         print(f"{curve}: {len(names)} test geometries\n| evaluation | MAE (mHa) | largest error (mHa) | at |\n|---:|---:|---:|---|")
-        for stem in stems:
-            spec, params, _ = load_params(stem.with_suffix(""))
-            energies = predict(systems, grid, build_xc(spec, params, grid), settings.num_iterations, True)["energies"][:, -1]
-            error = 1e3 * (energies - exact)
+        evaluations, energies = checkpoint_energies(
+            args.seed_dir, systems, grid, settings.num_iterations, settings.reflection_symmetry
+        )  # (C,), (C, B) Ha: one Kohn-Sham batch for every checkpoint
+        for evaluation, error in zip(evaluations, 1e3 * (energies - exact)):
             worst = int(np.argmax(np.abs(error)))
-            print(f"| {int(stem.stem.split('_')[1])} | {np.mean(np.abs(error)):.2f} | {error[worst]:+.2f} | {names[worst]} |")
+            print(f"| {evaluation} | {np.mean(np.abs(error)):.2f} | {error[worst]:+.2f} | {names[worst]} |")
 
 
 def main(argv=None) -> int:

@@ -174,11 +174,6 @@ def gen_dataset_systems(name):
     return GEN_SETS[int(name.removeprefix("train-n"))]
 
 
-def gen_training_overrides(method):
-    """What a generalization method sets in place of the training config (sksr.training.training_sets)."""
-    return training_overrides(GENERALIZATION, method)
-
-
 # Systems that some training needs (train and validation splits, the generalization experiment's sets).
 TRAINING_SYSTEMS = {
     *config["split"]["train"],

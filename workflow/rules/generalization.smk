@@ -69,7 +69,7 @@ rule generalization_train_seed:
         gpu=config["training"]["gpu"],
     params:
         settings=settings("grid", "scf.train_iterations", *training_settings()),
-        overrides=lambda wildcards: gen_training_overrides(wildcards.method),
+        overrides=lambda wildcards: training_overrides(GENERALIZATION, wildcards.method),
         model=GENERALIZATION.get("model"),
         replay_dir=lambda wildcards: GEN_REPLAY_DIR.format(**wildcards),
         compilation_cache=COMPILATION_CACHE,
