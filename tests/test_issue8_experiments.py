@@ -2,7 +2,6 @@
 tools/checkpoint_validation_experiment.py (results in docs/results.md)."""
 
 import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +16,7 @@ TEST = ["A", "B"]
 
 
 def _experiment_module():
-    """The tool, imported as a module (a script, not part of the package); it imports selection_bound."""
-    sys.path.insert(0, str(ROOT / "tools"))
+    """The tool, imported as a module (a script, not part of the package; it puts tools/ on sys.path)."""
     spec = importlib.util.spec_from_file_location("checkpoint_validation_experiment",
                                                   ROOT / "tools" / "checkpoint_validation_experiment.py")
     module = importlib.util.module_from_spec(spec)

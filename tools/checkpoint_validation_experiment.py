@@ -27,7 +27,6 @@ rules as a Markdown table. Results: docs/results.md, "Validation molecules, and 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -37,11 +36,13 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from selection_bound import best_weighted_committee, reference_energies  # noqa: E402
 from sksr.core.grid import Grid  # noqa: E402
 from sksr.core.systems import System  # noqa: E402
-from sksr.io.atomic import atomic_savez  # noqa: E402
 from sksr.evaluation.seed_selection import seed_subsets  # noqa: E402
+from sksr.io.atomic import atomic_savez  # noqa: E402
 from sksr.pipeline.config_files import load_files  # noqa: E402
+from sksr.training.selection import exclusion_reason, load_run_record  # noqa: E402
 
 
 def selection_energies(run: Path, model: str, seed: int, systems: list[System], grid: Grid, k: int,
@@ -51,17 +52,12 @@ def selection_energies(run: Path, model: str, seed: int, systems: list[System], 
 
     cache = out / f"{model}-seed{seed}.npz"
     if cache.is_file():
-        data = np.load(cache)
-        if list(data["names"]) == [s.name for s in systems]:
-            return {"evaluations": data["evaluations"], "energies": data["energies"]}
+        with np.load(cache) as data:
+            if list(data["names"]) == [s.name for s in systems]:
+                return {"evaluations": data["evaluations"], "energies": data["energies"]}
     evaluations, energies = checkpoint_energies(run / "results" / "training" / model / f"seed{seed}", systems, grid, k)
     atomic_savez(cache, {"evaluations": evaluations, "energies": energies, "names": np.array([s.name for s in systems])})
     return {"evaluations": evaluations, "energies": energies}
-
-
-def reference_energies(run: Path, names: list[str]) -> np.ndarray:
-    """Electronic reference energies (Ha), shape (B,)."""
-    return np.array([float(np.load(run / "results" / "references" / f"{n}.npz")["total_energy"]) for n in names])
 
 
 def candidate_table(run: Path, model: str, seeds: pd.DataFrame, systems, grid, k, out, test, selection) -> pd.DataFrame:
@@ -77,29 +73,28 @@ def candidate_table(run: Path, model: str, seeds: pd.DataFrame, systems, grid, k
         for evaluation, row in zip(data["evaluations"], errors):
             if not np.all(np.isfinite(row)):
                 continue
+            on_test, on_selection = row[test_idx], row[sel_idx]
             rows.append({"seed": int(seed), "evaluation": int(evaluation),
-                         "test_mae": float(np.mean(np.abs(row[test_idx]))),
-                         "test_max": float(np.max(np.abs(row[test_idx]))),
-                         "selection_mae": float(np.mean(np.abs(row[sel_idx]))),
-                         **{f"err:{n}": float(row[names.index(n)]) for n in test},
-                         **{f"sel:{n}": float(row[names.index(n)]) for n in selection}})
+                         "test_mae": float(np.mean(np.abs(on_test))), "test_max": float(np.max(np.abs(on_test))),
+                         "selection_mae": float(np.mean(np.abs(on_selection))),
+                         **{f"err:{n}": float(e) for n, e in zip(test, on_test)},
+                         **{f"sel:{n}": float(e) for n, e in zip(selection, on_selection)}})
     return pd.DataFrame(rows)
 
 
-def eligible_seeds(run: Path, model: str, cache: Path) -> pd.DataFrame:
+def eligible_seeds(run: Path, model: str, cache: Path, max_validation_loss: float) -> pd.DataFrame:
     """Seed, selected evaluation and validation loss of the eligible seeds: the run's seed table, or, before
-    it exists, the seeds' run records whose checkpoint energies are cached (status ok, loss below 0.1)."""
+    it exists, the finished seeds' run records (``exclusion_reason``) whose checkpoint energies are cached."""
     table = run / "figures" / "tables" / "seeds.csv"
     if table.is_file():
         seeds = pd.read_csv(table)
         return seeds[(seeds.model == model) & seeds.eligible.astype(bool)]
     rows = []
     for path in sorted((run / "results" / "training" / model).glob("seed*/run.json")):
-        record = json.loads(path.read_text())
-        loss = record.get("selected", {}).get("validation_loss", np.inf) if record["status"] == "ok" else np.inf
-        if loss < 0.1 and (cache / f"{model}-seed{record['seed']}.npz").is_file():
+        record = load_run_record(path.parent)
+        if not exclusion_reason(record, max_validation_loss) and (cache / f"{model}-seed{record['seed']}.npz").is_file():
             rows.append({"seed": record["seed"], "selected_evaluation": record["selected"]["evaluation"],
-                         "validation_loss": loss})
+                         "validation_loss": record["selected"]["validation_loss"]})
     return pd.DataFrame(rows)
 
 
@@ -114,8 +109,6 @@ def committee_row(table: pd.DataFrame, size: int, test: list[str]) -> dict:
 def fitted_committee_row(table: pd.DataFrame, test: list[str]) -> dict:
     """The committee of candidates whose non-negative weights (sum 1) minimize the selection systems' MAE
     (a linear program, ``selection_bound.best_weighted_committee``), scored on the test molecules."""
-    from selection_bound import best_weighted_committee
-
     selection = [c for c in table.columns if c.startswith("sel:")]
     errors = {i: row for i, row in zip(table.index, table[selection].to_numpy())}
     weights, _ = best_weighted_committee(errors)
@@ -156,7 +149,7 @@ def main(argv=None) -> int:
     selection = args.selection or [*config["split"]["validation"], *config["selection"]["extra_validation"]]
     names = list(dict.fromkeys(test + selection))
     systems = [System.from_dict(config["systems"][n], name=n) for n in names]
-    seeds = eligible_seeds(args.run, args.model, args.out)
+    seeds = eligible_seeds(args.run, args.model, args.out, config["selection"]["max_validation_loss"])
     args.out.mkdir(parents=True, exist_ok=True)
     table = candidate_table(args.run, args.model, seeds, systems, grid, config["scf"]["eval_iterations"], args.out,
                             test, selection)
@@ -167,8 +160,9 @@ def main(argv=None) -> int:
         (f"{s[0]}-{s[-1]}", s) for s in seed_subsets(list(range(first, first + count)), args.subset)]
     rows = []
     for name, members in pools:
-        part = table[table.seed.isin(members)]
-        rows += [{"seeds": name, "eligible": int(seeds.seed.isin(members).sum()), **r} for r in rule_rows(part, seeds[seeds.seed.isin(members)], test, args.committees)]
+        pool = seeds[seeds.seed.isin(members)]
+        rows += [{"seeds": name, "eligible": len(pool), **r}
+                 for r in rule_rows(table[table.seed.isin(members)], pool, test, args.committees)]
     result = pd.DataFrame(rows)
     result.to_csv(args.out / f"{args.model}-rules.csv", index=False)
     print(f"selection systems: {', '.join(selection)}; {len(table)} candidates of {table.seed.nunique()} seeds")
