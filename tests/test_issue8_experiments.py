@@ -15,10 +15,9 @@ OVERLAYS = sorted((ROOT / "config" / "overlays").glob("*.yaml"))
 TEST = ["A", "B"]
 
 
-def _experiment_module():
-    """The tool, imported as a module (a script, not part of the package; it puts tools/ on sys.path)."""
-    spec = importlib.util.spec_from_file_location("checkpoint_validation_experiment",
-                                                  ROOT / "tools" / "checkpoint_validation_experiment.py")
+def _experiment_module(name="checkpoint_validation_experiment"):
+    """A tool, imported as a module (a script, not part of the package; it puts tools/ on sys.path)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -81,3 +80,23 @@ def test_fitted_committee_zeroes_the_selection_errors_when_it_can():
     assert weights == pytest.approx({"1@10": 2 / 3, "2@0": 1 / 3}, abs=0.01)
     assert row["test_mae"] == pytest.approx(np.mean(np.abs([2 / 3 * 2.0 + 1 / 3 * 0.5, 2 / 3 * 4.0 - 1 / 3 * 0.5])),
                                             abs=0.02)
+
+
+def test_published_start_noise_is_relative_to_each_array_and_reproducible():
+    """The perturbed warm starts of tools/published_start_experiment.py: scale 0 is the published point,
+    the noise of each array has standard deviation scale * rms(array), and a replica number fixes it."""
+    tool = _experiment_module("published_start_experiment")
+    rng = np.random.default_rng(0)
+    params = {"conv_0": 3.0 * rng.standard_normal((3, 16, 16)), "global_eta": 0.01 * rng.standard_normal(7)}
+    for name, value in tool.perturbed(params, 0.0, 1).items():
+        np.testing.assert_array_equal(value, params[name])
+    noisy = tool.perturbed(params, 0.1, 1)
+    for name, value in params.items():
+        rms = np.sqrt(np.mean(value**2))
+        relative = (noisy[name] - value) / (0.1 * rms)
+        assert abs(np.std(relative) - 1) < (0.1 if value.size > 100 else 0.6)
+    again, other = tool.perturbed(params, 0.1, 1), tool.perturbed(params, 0.1, 2)
+    np.testing.assert_array_equal(again["conv_0"], noisy["conv_0"])
+    assert not np.allclose(other["conv_0"], noisy["conv_0"])
+    names = [name for name, _, _ in tool.starts(params, [0.1], 2, [0, 1])]
+    assert names == ["published", "published+0.1#0", "published+0.1#1", "seed 0", "seed 1"]

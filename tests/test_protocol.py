@@ -70,6 +70,20 @@ def test_evaluation_zero_is_the_initialization_and_a_checkpoint(data, tmp_path):
         assert [int(r["evaluation"]) for r in csv.DictReader(handle)] == record["checkpoints"]
 
 
+def test_a_warm_start_begins_at_the_given_parameters_and_refuses_a_replay_log(data, tmp_path):
+    settings = TrainingSettings(max_evaluations=4, num_iterations=6, checkpoint_every=3, network_float32=False)
+    spec = nn.NeuralXCSpec("lsda")
+    start = {name: 0.5 * np.asarray(value) for name, value in nn.init_params(spec, 7).items()}
+    record = train_seed("lsda", 0, *data, settings, tmp_path / "run", initial_params=start)
+    _, params, _ = nn.load_params(tmp_path / "run" / "checkpoints" / "eval_000000")
+    for name in start:  # evaluation 0 is the warm start, not seed 0's initialization
+        np.testing.assert_array_equal(np.asarray(params[name]), start[name])
+    assert record["status"] == "ok" and record["num_evaluations"] >= 2
+    with pytest.raises(ValueError, match="warm start"):
+        train_seed("lsda", 0, *data, settings, tmp_path / "other", replay_dir=tmp_path / "replay",
+                   initial_params=start)
+
+
 class _Recorder:
     """A stand-in _SeedRun bookkeeper for _minimize on an analytic function (no files)."""
 

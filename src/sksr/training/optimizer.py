@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import scipy.optimize
@@ -91,6 +91,7 @@ def train_seed(
     out_dir: str | os.PathLike,
     log: logging.Logger | None = None,
     replay_dir: str | os.PathLike | None = None,
+    initial_params: Mapping[str, np.ndarray] | None = None,
 ) -> dict:
     """Train one seed with L-BFGS, checkpoint, select the best checkpoint on validation; write ``out_dir``.
 
@@ -104,11 +105,16 @@ def train_seed(
       log: logger for progress (default ``logging.getLogger("sksr.training")``).
       replay_dir: directory of the replay log that makes a killed run resume exactly (None: no log).
         Keep it outside ``out_dir`` when a workflow deletes ``out_dir`` before a rerun.
+      initial_params: a warm start (e.g. a published model's parameters, shapes of ``settings.model_spec``)
+        instead of the seed's random initialization; ``seed`` then only labels the run. Evaluation 0 is
+        these parameters. Not combined with ``replay_dir`` (the replay log knows the seed, not the start).
 
     Returns:
       The run record (also written to ``out_dir/run.json``); ``status`` is ``"ok"`` or ``"failed"``.
     """
     log = log or LOGGER
+    if initial_params is not None and replay_dir is not None:
+        raise ValueError("train_seed: a warm start (initial_params) cannot resume from a replay log (replay_dir)")
     spec, train, valid = _problems(model_kind, train_batch, train_refs, valid_batch, valid_refs, settings)
     env = environment_record()
     log.info(
@@ -116,7 +122,7 @@ def train_seed(
     )
     replay = _replay_log(replay_dir, model_kind, seed, spec, settings, train, "single", log)
     run = _SeedRun(model_kind, seed, spec, settings, out_dir, log, _system_names(train_batch), replay)
-    x0 = flatten_params(spec, init_params(spec, seed))
+    x0 = flatten_params(spec, init_params(spec, seed) if initial_params is None else initial_params)
 
     def evaluate(x):
         start = time.perf_counter()
