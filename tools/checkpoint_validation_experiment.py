@@ -133,12 +133,18 @@ def rule_rows(table: pd.DataFrame, seeds: pd.DataFrame, test: list[str], sizes: 
     return rows
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def experiment_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments issue 8's experiment tools share: RUN_DIR, OUT_DIR, --configfile, --model."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--configfile", nargs="+", required=True)
     parser.add_argument("--model", default="global")
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = experiment_parser(__doc__)
     parser.add_argument("--selection", nargs="+", help="selection systems (default: validation + extra_validation)")
     parser.add_argument("--subset", type=int, default=10)
     parser.add_argument("--committees", type=int, nargs="+", default=[3, 5])

@@ -26,7 +26,6 @@ checkpoint with the lowest validation loss, and the last one, per start), and pr
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from pathlib import Path
@@ -37,6 +36,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from checkpoint_validation_experiment import experiment_parser  # noqa: E402
 from selection_bound import reference_energies  # noqa: E402
 from sksr.core.grid import Grid  # noqa: E402
 from sksr.core.systems import System  # noqa: E402
@@ -104,11 +104,7 @@ def summary_rows(table: pd.DataFrame, show: list[str]) -> pd.DataFrame:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run", type=Path)
-    parser.add_argument("out", type=Path)
-    parser.add_argument("--configfile", nargs="+", required=True)
-    parser.add_argument("--model", default="global")
+    parser = experiment_parser(__doc__)
     parser.add_argument("--noise", type=float, nargs="*", default=[0.03, 0.1, 0.3])
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--random-seeds", type=seed_range, default=seed_range("0-3"))
