@@ -60,6 +60,7 @@ def test_evaluation_zero_is_the_initialization_and_a_checkpoint(data, tmp_path):
     record = train_seed("lsda", 2, *data, settings, tmp_path / "run")
     evaluations = [n for n, _ in _losses(tmp_path / "run")]
     assert evaluations[0] == 0 and evaluations == list(range(record["num_evaluations"]))
+    assert record["initialization"] == "random (seed)"
     assert record["checkpoints"] == [n for n in evaluations if n % 3 == 0]
     assert record["checkpoints"][0] == 0
     spec, params, metadata = nn.load_params(tmp_path / "run" / "checkpoints" / "eval_000000")
@@ -79,6 +80,7 @@ def test_a_warm_start_begins_at_the_given_parameters_and_refuses_a_replay_log(da
     for name in start:  # evaluation 0 is the warm start, not seed 0's initialization
         np.testing.assert_array_equal(np.asarray(params[name]), start[name])
     assert record["status"] == "ok" and record["num_evaluations"] >= 2
+    assert record["initialization"] == "warm start"  # the run record says so
     with pytest.raises(ValueError, match="warm start"):
         train_seed("lsda", 0, *data, settings, tmp_path / "other", replay_dir=tmp_path / "replay",
                    initial_params=start)

@@ -122,6 +122,8 @@ def train_seed(
     )
     replay = _replay_log(replay_dir, model_kind, seed, spec, settings, train, "single", log)
     run = _SeedRun(model_kind, seed, spec, settings, out_dir, log, _system_names(train_batch), replay)
+    if initial_params is not None:
+        run.initialization = "warm start"
     x0 = flatten_params(spec, init_params(spec, seed) if initial_params is None else initial_params)
 
     def evaluate(x):

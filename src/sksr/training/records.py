@@ -69,6 +69,7 @@ class _SeedRun:
         self.log = log
         self.replay: ReplayLog | None = replay
         self.label = f"{model_kind} seed {seed}"
+        self.initialization = "random (seed)"  # or "warm start" (train_seed's initial_params)
         self.count = 0
         self.replayed = 0
         self.checkpoints: list[tuple[int, float, np.ndarray]] = []  # (evaluation, train loss, vector)
@@ -184,6 +185,7 @@ def _validate_and_finish(run: _SeedRun, status, message, valid: _Problem, env: d
     record = {
         "model_kind": run.model_kind,
         "seed": run.seed,
+        "initialization": run.initialization,
         "status": status,
         "stop_reason": message if status == "ok" else None,
         "failure_reason": message if status == "failed" else None,
