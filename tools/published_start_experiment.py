@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from checkpoint_validation_experiment import experiment_parser  # noqa: E402
+from longer_budget_experiment import seed_range  # noqa: E402
 from selection_bound import reference_energies  # noqa: E402
 from sksr.core.grid import Grid  # noqa: E402
 from sksr.core.systems import System  # noqa: E402
@@ -53,11 +54,6 @@ from sksr.training.settings import TrainingSettings  # noqa: E402
 LOG = logging.getLogger("published_start")
 
 
-def seed_range(text: str) -> list[int]:
-    first, _, last = text.partition("-")
-    return list(range(int(first), int(last or first) + 1))
-
-
 def perturbed(params: dict, scale: float, replica: int) -> dict[str, np.ndarray]:
     """``params`` with each array W -> W + scale * rms(W) * xi, xi ~ N(0, 1) (rng seeded by ``replica``)."""
     rng = np.random.default_rng(replica)
@@ -69,9 +65,9 @@ def perturbed(params: dict, scale: float, replica: int) -> dict[str, np.ndarray]
     return out
 
 
-def starts(published: dict, noise: list[float], replicas: int, random_seeds: list[int]) -> list[tuple[str, int, dict | None]]:
+def starts(published: dict, noise: list[float], replicas: int, random_seeds) -> list[tuple[str, int, dict | None]]:
     """(name, seed label, initial parameters or None for the seed's random initialization)."""
-    out = [("published", 0, {k: np.asarray(v, dtype=np.float64) for k, v in published.items()})]
+    out = [("published", 0, dict(published))]
     out += [(f"published+{s:g}#{r}", r, perturbed(published, s, r)) for s in noise for r in range(replicas)]
     out += [(f"seed {k}", k, None) for k in random_seeds]
     return out

@@ -122,9 +122,11 @@ def train_seed(
     )
     replay = _replay_log(replay_dir, model_kind, seed, spec, settings, train, "single", log)
     run = _SeedRun(model_kind, seed, spec, settings, out_dir, log, _system_names(train_batch), replay)
-    if initial_params is not None:
+    if initial_params is None:
+        x0 = flatten_params(spec, init_params(spec, seed))
+    else:
         run.initialization = "warm start"
-    x0 = flatten_params(spec, init_params(spec, seed) if initial_params is None else initial_params)
+        x0 = flatten_params(spec, initial_params)
 
     def evaluate(x):
         start = time.perf_counter()
